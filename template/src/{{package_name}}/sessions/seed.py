@@ -1,0 +1,158 @@
+"""SeedCodec: a session snapshot any instance can verify and hydrate from.
+
+Layout, then base64url without padding:
+    version (1) | flags (1) | key id (4) | body | tag
+The body is zstd-compressed compact JSON `[session_id, rev, expires, [[role, text, at_ms], ...]]`.
+With encryption it is AES-256-GCM (12-byte nonce first, 16-byte tag last, header as associated
+data), so the browser can neither read nor change it; without, an HMAC-SHA256 tag authenticates
+it. Keys rotate as a list: the first signs, every key verifies, and the key id picks the key.
+"""
+
+import base64
+import binascii
+import hmac
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+import zstandard
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from .models import Session, Turn
+
+VERSION = 1
+FLAG_ENCRYPTED = 0x01
+HEADER_SIZE = 6
+NONCE_SIZE = 12
+MAC_SIZE = 32
+# Decompression stops here, so a small seed cannot expand into a memory bomb.
+MAX_PLAIN_BYTES = 4 * 1024 * 1024
+ROLES = ("user", "assistant")
+
+
+class SeedError(Exception):
+    """A seed that must not be used; each subclass maps to its own problem code."""
+
+
+class SeedInvalid(SeedError):
+    pass
+
+
+class SeedExpired(SeedError):
+    pass
+
+
+class SeedSessionMismatch(SeedError):
+    pass
+
+
+class SeedTooLarge(SeedError):
+    pass
+
+
+@dataclass(frozen=True)
+class _Key:
+    key_id: bytes
+    aead: AESGCM
+    mac_key: bytes
+
+
+def _derive(secret: bytes) -> _Key:
+    material = HKDF(
+        algorithm=hashes.SHA256(), length=68, salt=None, info=b"session-seed v1"
+    ).derive(secret)
+    return _Key(key_id=material[64:], aead=AESGCM(material[:32]), mac_key=material[32:64])
+
+
+class SeedCodec:
+    def __init__(
+        self, secrets: Sequence[bytes], *, encrypt: bool, ttl_seconds: int, max_bytes: int
+    ) -> None:
+        if not secrets:
+            raise ValueError("a SeedCodec needs at least one key")
+        self._keys = [_derive(secret) for secret in secrets]
+        self._by_id = {key.key_id: key for key in reversed(self._keys)}
+        self._encrypt = encrypt
+        self._ttl = ttl_seconds
+        self.max_bytes = max_bytes
+        self._compressor = zstandard.ZstdCompressor(level=3)
+        self._decompressor = zstandard.ZstdDecompressor()
+
+    def encode(self, session: Session) -> str | None:
+        """The seed for this revision, or None when it would exceed the size cap."""
+        payload = orjson.dumps(
+            [
+                session.session_id,
+                session.rev,
+                int(time.time()) + self._ttl,
+                [
+                    [ROLES.index(turn.role), turn.text, int(turn.at.timestamp() * 1000)]
+                    for turn in session.turns
+                ],
+            ]
+        )
+        body = self._compressor.compress(payload)
+        key = self._keys[0]
+        if self._encrypt:
+            header = bytes((VERSION, FLAG_ENCRYPTED)) + key.key_id
+            nonce = os.urandom(NONCE_SIZE)
+            raw = header + nonce + key.aead.encrypt(nonce, body, header)
+        else:
+            header = bytes((VERSION, 0)) + key.key_id
+            raw = header + body + hmac.digest(key.mac_key, header + body, "sha256")
+        seed = base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+        return seed if len(seed) <= self.max_bytes else None
+
+    def decode(self, seed: str, session_id: str) -> Session:
+        """Verify and open a seed for `session_id`; raise a SeedError saying what is wrong."""
+        if len(seed) > self.max_bytes:
+            raise SeedTooLarge(f"the seed is {len(seed)} bytes; the limit is {self.max_bytes}")
+        try:
+            raw = base64.urlsafe_b64decode(seed + "=" * (-len(seed) % 4))
+        except (binascii.Error, ValueError):
+            raise SeedInvalid("the seed is not base64url") from None
+        header = raw[:HEADER_SIZE]
+        if len(raw) < HEADER_SIZE + MAC_SIZE or raw[0] != VERSION:
+            raise SeedInvalid("the seed is truncated or of an unknown version")
+        key = self._by_id.get(header[2:HEADER_SIZE])
+        if key is None:
+            raise SeedInvalid("the seed was signed with a key this app no longer has")
+        body = self._open(key, header, raw[HEADER_SIZE:])
+        try:
+            payload = self._decompressor.decompress(body, max_output_size=MAX_PLAIN_BYTES)
+            sid, rev, expires, turns = orjson.loads(payload)
+            session = Session(
+                session_id=sid,
+                rev=rev,
+                turns=tuple(
+                    Turn(role=ROLES[role], text=text, at=datetime.fromtimestamp(ms / 1000, UTC))
+                    for role, text, ms in turns
+                ),
+            )
+        except (zstandard.ZstdError, orjson.JSONDecodeError, TypeError, ValueError, IndexError):
+            # Authentic but unreadable means a bug or a format change, never a client's input.
+            raise SeedInvalid("the seed's content cannot be read") from None
+        if session.session_id != session_id:
+            raise SeedSessionMismatch(f"the seed belongs to another session, not {session_id}")
+        if not isinstance(expires, int) or expires < time.time():
+            raise SeedExpired("the seed has expired; reload the session to get a fresh one")
+        return session
+
+    @staticmethod
+    def _open(key: _Key, header: bytes, rest: bytes) -> bytes:
+        if header[1] & FLAG_ENCRYPTED:
+            try:
+                return key.aead.decrypt(rest[:NONCE_SIZE], rest[NONCE_SIZE:], header)
+            except InvalidTag:
+                raise SeedInvalid("the seed failed verification (tampered or corrupted)") from None
+        body, tag = rest[:-MAC_SIZE], rest[-MAC_SIZE:]
+        if not hmac.compare_digest(tag, hmac.digest(key.mac_key, header + body, "sha256")):
+            raise SeedInvalid("the seed failed verification (tampered or corrupted)")
+        return body
+
