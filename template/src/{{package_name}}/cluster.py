@@ -59,12 +59,18 @@ def new_key() -> str:
 
 
 def start_instance(
-    name: str, port: int, env: Mapping[str, str], host: str = "127.0.0.1"
+    name: str,
+    port: int,
+    env: Mapping[str, str],
+    host: str = "127.0.0.1",
+    cwd: Path | None = None,
 ) -> Instance:
-    """Start `uvicorn <package>.main:app` as its own process; wait_healthy() tells when it serves."""
+    """Start `uvicorn <package>.main:app` in its own process; see wait_healthy()."""
     command = [sys.executable, "-m", "uvicorn", f"{PACKAGE}.main:app"]
     command += ["--host", host, "--port", str(port), "--no-access-log"]
-    process = subprocess.Popen(command, env={**os.environ, **env, "INSTANCE_NAME": name})
+    # Our own interpreter running our own module: no untrusted input reaches the command.
+    environment = {**os.environ, **env, "INSTANCE_NAME": name}
+    process = subprocess.Popen(command, env=environment, cwd=cwd)  # noqa: S603
     return Instance(name=name, url=f"http://{host}:{port}", process=process)
 
 
@@ -110,10 +116,9 @@ def round_robin_door(upstreams: list[str]) -> Starlette:
         if request.url.query:
             url += "?" + request.url.query
         headers = [(k, v) for k, v in request.headers.items() if k not in hop_by_hop]
-        upstream = await client.send(
-            client.build_request(request.method, url, headers=headers, content=await request.body()),
-            stream=True,
-        )
+        body = await request.body()
+        outgoing = client.build_request(request.method, url, headers=headers, content=body)
+        upstream = await client.send(outgoing, stream=True)
         return StreamingResponse(
             upstream.aiter_raw(),
             status_code=upstream.status_code,

@@ -55,7 +55,11 @@ def store_unavailable() -> Problem:
 
 
 def problem_response(
-    status: int, code: str, title: str, detail: str, headers: dict[str, str] | None = None,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
     body = {"type": "about:blank", "status": status, "code": code, "title": title, "detail": detail}
@@ -75,10 +79,8 @@ async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
         {"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]}
         for error in exc.errors()
     ]
-    return problem_response(
-        422, "request_invalid", "Invalid request", "The request does not match the API.",
-        errors=errors,
-    )
+    detail = "The request does not match the API."
+    return problem_response(422, "request_invalid", "Invalid request", detail, errors=errors)
 
 
 async def _on_http(request: Request, exc: Exception) -> JSONResponse:

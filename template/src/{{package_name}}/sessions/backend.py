@@ -6,7 +6,7 @@ API alike. Connection failures surface as StoreUnavailable, never as a silent fa
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import redis.asyncio as redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -67,7 +67,8 @@ class RedisBackend:
             reply = await self._redis.xread({key: after}, count=100, block=block_ms)
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise StoreUnavailable(str(exc)) from exc
-        return [(entry_id, fields) for _, entries in reply for entry_id, fields in entries]
+        streams = cast("list[tuple[str, StreamEntries]]", reply)
+        return [entry for _, entries in streams for entry in entries]
 
     async def ping(self) -> None:
         try:

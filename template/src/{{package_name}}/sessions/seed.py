@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from .models import Session, Turn
+from .models import Role, Session, Turn
 
 VERSION = 1
 FLAG_ENCRYPTED = 0x01
@@ -33,7 +33,7 @@ NONCE_SIZE = 12
 MAC_SIZE = 32
 # Decompression stops here, so a small seed cannot expand into a memory bomb.
 MAX_PLAIN_BYTES = 4 * 1024 * 1024
-ROLES = ("user", "assistant")
+ROLES: tuple[Role, Role] = ("user", "assistant")
 
 
 class SeedError(Exception):
@@ -155,4 +155,3 @@ class SeedCodec:
         if not hmac.compare_digest(tag, hmac.digest(key.mac_key, header + body, "sha256")):
             raise SeedInvalid("the seed failed verification (tampered or corrupted)")
         return body
-

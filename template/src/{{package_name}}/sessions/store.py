@@ -14,8 +14,8 @@ import orjson
 from .backend import LuaScript, StoreBackend, StreamEntries
 from .models import Session
 
-# -> {rev, doc, seed, deleted}
-_LOAD = LuaScript("return redis.call('HMGET', KEYS[1], 'rev', 'doc', 'seed', 'deleted')")
+# -> {doc, seed, deleted}
+_LOAD = LuaScript("return redis.call('HMGET', KEYS[1], 'doc', 'seed', 'deleted')")
 
 # Compare-and-set on the revision, with the write's events, in one atomic step.
 # ARGV: expected rev, new rev, doc, seed, ttl ms, stream length, events...
@@ -91,9 +91,7 @@ class SessionStore:
         return f"{self._prefix}:events:{session_id}"
 
     async def load(self, session_id: str) -> Stored | None:
-        rev, doc, seed, deleted = await self.backend.run(
-            _LOAD, [self.session_key(session_id)], []
-        )
+        doc, seed, deleted = await self.backend.run(_LOAD, [self.session_key(session_id)], [])
         if deleted:
             raise SessionDeleted(session_id)
         if doc is None:
