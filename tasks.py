@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""The repository's two entry points, runnable with nothing but Python 3.11+ and git:
+
+    python3 tasks.py demo [DEST]   generate a project with defaults and run its local cluster
+    python3 tasks.py test          lint, type-check, build the docs and run the whole test suite
+
+Everything else is installed into `.venv` on first use. The test suite needs a real Redis and
+a headless Chromium: it starts its own `redis-server` on a free port (unless REDIS_URL is set),
+and, when run as root on Debian or Ubuntu, installs the `redis-server` and `chromium` packages
+if they are missing.
+"""
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import venv
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+UV = BIN / "uv"
+
+
+def step(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+def run(*command: str | Path, cwd: Path = ROOT, env: dict[str, str] | None = None) -> None:
+    result = subprocess.run([str(part) for part in command], cwd=cwd, env=env, check=False)
+    if result.returncode != 0:
+        sys.exit(result.returncode)
+
+
+def bootstrap() -> None:
+    """Create .venv with uv in it, then let uv install the locked development environment."""
+    if not UV.exists():
+        step("Creating .venv and installing uv")
+        venv.create(VENV, with_pip=True)
+        run(BIN / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "uv")
+    step("Installing the development environment (uv sync)")
+    run(UV, "sync", "--locked", "--quiet")
+
+
+def demo(destination: Path) -> None:
+    bootstrap()
+    answers = destination / ".copier-answers.yml"
+    if answers.exists():
+        step(f"Using the project already generated in {destination} (delete it to regenerate)")
+    elif destination.exists() and any(destination.iterdir()):
+        sys.exit(f"error: {destination} exists and is not a generated project; pick another path")
+    else:
+        step(f"Generating a project with default answers in {destination}")
+        run(BIN / "copier", "copy", "--defaults", "--vcs-ref", "HEAD", ROOT, destination)
+    package = next(
+        line.split(":", 1)[1].strip()
+        for line in answers.read_text().splitlines()
+        if line.startswith("package_name:")
+    )
+    step("Installing the generated project (uv sync)")
+    run(UV, "sync", "--quiet", cwd=destination)
+    step("Starting the local cluster (Ctrl+C stops it)")
+    run(UV, "run", "python", "-m", package, "cluster", cwd=destination)
+
+
+def ensure_program(program: str, package: str) -> None:
+    if shutil.which(program):
+        return
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
+        step(f"Installing {package} with apt-get (the test suite needs it)")
+        quiet = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        run("apt-get", "update", "-qq", env=quiet)
+        run("apt-get", "install", "-y", "-qq", "--no-install-recommends", package, env=quiet)
+        return
+    sys.exit(
+        f"error: the test suite needs `{program}`: install the `{package}` package "
+        f"(Debian/Ubuntu: sudo apt-get install {package})"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def redis_server() -> Iterator[str]:
+    """A private, memory-only Redis for this run, so no test touches anyone else's data."""
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    ensure_program("redis-server", "redis-server")
+    port = free_port()
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1"]
+    command += ["--save", "", "--appendonly", "no", "--loglevel", "warning"]
+    server = subprocess.Popen(command)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            sys.exit("error: redis-server did not start")
+        step(f"Redis for this run: 127.0.0.1:{port}")
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def test(pytest_args: list[str]) -> None:
+    bootstrap()
+    if not os.environ.get("CHROMIUM_PATH"):
+        ensure_program("chromium", "chromium")
+    step("ruff and mypy")
+    run(UV, "run", "ruff", "check", ".")
+    run(UV, "run", "ruff", "format", "--check", ".")
+    run(UV, "run", "mypy")
+    step("The documentation (mkdocs build --strict)")
+    run(UV, "run", "mkdocs", "build", "--strict", "--quiet", "--site-dir", ROOT / "build" / "site")
+    with redis_server() as url:
+        step("The test suite")
+        run(UV, "run", "pytest", *pytest_args, env={**os.environ, "REDIS_URL": url})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo_parser = commands.add_parser("demo", help="generate a project and run its local cluster")
+    demo_parser.add_argument(
+        "destination", nargs="?", type=Path, default=ROOT / "build" / "demo-app"
+    )
+    test_parser = commands.add_parser("test", help="run the whole test suite")
+    test_parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed to pytest")
+    args = parser.parse_args()
+    if args.command == "demo":
+        demo(args.destination.resolve())
+    else:
+        test(args.pytest_args)
+
+
+if __name__ == "__main__":
+    main()

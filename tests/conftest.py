@@ -1,0 +1,57 @@
+"""Shared helpers: copy the template with a full set of answers, as a user would."""
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import copier
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Every answer, spelled out, so each test changes exactly one thing.
+DEFAULTS: dict[str, Any] = {
+    "project_name": "Session App",
+    "package_name": "session_app",
+    "distribution_name": "session-app",
+    "description": "A test project.",
+    "author_name": "Ada Lovelace",
+    "author_email": "ada@example.com",
+    "python_version": "3.11",
+    "fix": "kv_seed",
+    "store_backend": "redis",
+    "seed_encryption": True,
+    "seed_in_query": False,
+    "session_ttl_hours": 24,
+    "cluster_size": 3,
+}
+
+
+def generate(destination: Path, omit: tuple[str, ...] = (), **answers: Any) -> Path:
+    """`copier copy` of this repository's HEAD (plus uncommitted changes), without --trust.
+
+    `omit` leaves answers out, so that their computed defaults apply.
+    """
+    data = {k: v for k, v in {**DEFAULTS, **answers}.items() if k not in omit}
+    with warnings.catch_warnings():
+        # Copier warns that a work tree with uncommitted changes is being copied: expected here.
+        warnings.simplefilter("ignore", copier.errors.DirtyLocalWarning)
+        copier.run_copy(
+            str(ROOT),
+            destination,
+            data=data,
+            defaults=True,
+            unsafe=False,
+            vcs_ref="HEAD",
+            quiet=True,
+        )
+    return destination
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        pytest.fail("these tests need a real Redis: run `python3 tasks.py test`, or set REDIS_URL")
+    return url
