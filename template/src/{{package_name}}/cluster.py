@@ -14,8 +14,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
-PACKAGE = __package__ or "app"
+PACKAGE = __name__.rpartition(".")[0]
 ENV_FILE = Path(".env")
 
 
@@ -126,8 +126,14 @@ def round_robin_door(upstreams: list[str]) -> Starlette:
             background=BackgroundTask(upstream.aclose),
         )
 
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await client.aclose()
+
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
-    return Starlette(routes=[Route("/{path:path}", forward, methods=methods)])
+    routes = [Route("/{path:path}", forward, methods=methods)]
+    return Starlette(routes=routes, lifespan=lifespan)
 
 
 def run(instances: int, port: int, host: str) -> int:

@@ -21,7 +21,8 @@ router = APIRouter(prefix="/api/sessions", tags=["sessions"])
 
 # Concurrent messages to one session are retried on a fresh read, so none is lost.
 MAX_WRITE_ATTEMPTS = 50
-EVENT_ID_PATTERN = r"^\d+-\d+$"
+# Redis stream ids: two 64-bit numbers; 19 digits keep each in range.
+EVENT_ID_PATTERN = r"^\d{1,19}-\d{1,19}$"
 
 
 class SessionOut(BaseModel):

@@ -1,0 +1,113 @@
+"""The broken baseline: the generated app with sessions in a process-local dict.
+
+Everything but storage is the generated project's own code: `create_app` builds the app, so the
+routes, models, hydration dependency and seed codec are identical; only `app.state.store` is
+swapped for `InMemoryStore`. That is the bug the template exists to prevent (each instance has
+its own dict), so the latency bench serves it from ONE instance, where it still works.
+
+Served by the latency bench as `uvicorn inmemory_app:app --app-dir bench`. The generated package
+is named by BENCH_PACKAGE (default `session_app`). `create_app` still demands REDIS_URL and
+SESSION_KEYS; the bench points REDIS_URL at a closed port, so any stray use of Redis would fail
+loudly rather than quietly make the baseline slower.
+"""
+
+import asyncio
+import importlib
+import itertools
+import os
+import time
+from collections import defaultdict
+from typing import Any
+
+import orjson
+
+PACKAGE = os.environ.get("BENCH_PACKAGE", "session_app")
+_app_module = importlib.import_module(f"{PACKAGE}.app")
+_store_module = importlib.import_module(f"{PACKAGE}.sessions.store")
+Stored = _store_module.Stored
+SessionDeleted = _store_module.SessionDeleted
+WriteConflict = _store_module.WriteConflict
+
+# (entry id, fields) pairs, as SessionStore.read_events returns them.
+StreamEntries = list[tuple[str, dict[str, str]]]
+
+
+class NullBackend:
+    """What `/healthz` pings; there is nothing to reach."""
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+class InMemoryStore:
+    """SessionStore's methods and semantics, on dicts in this process.
+
+    Same rules as the Lua scripts: writes compare-and-set on the revision, a seed hydrates only
+    over nothing or an older revision, and a deleted session stays deleted. Sessions are kept as
+    the `Stored` objects themselves, with no serialisation, as a naive dict-based app would.
+    """
+
+    def __init__(self) -> None:
+        self.backend = NullBackend()
+        self._sessions: dict[str, Any] = {}  # session id -> Stored
+        self._deleted: set[str] = set()
+        self._events: defaultdict[str, StreamEntries] = defaultdict(list)
+        self._sequence = itertools.count(1)
+
+    async def load(self, session_id: str) -> Any:
+        if session_id in self._deleted:
+            raise SessionDeleted(session_id)
+        return self._sessions.get(session_id)
+
+    async def hydrate(self, session: Any, seed: str) -> Any:
+        if session.session_id in self._deleted:
+            raise SessionDeleted(session.session_id)
+        current = self._sessions.get(session.session_id)
+        if current is None or current.session.rev < session.rev:
+            current = self._sessions[session.session_id] = Stored(session, seed)
+        return current
+
+    async def write(
+        self, session: Any, seed: str, *, expected_rev: int, events: list[dict[str, object]]
+    ) -> None:
+        if session.session_id in self._deleted:
+            raise SessionDeleted(session.session_id)
+        current = self._sessions.get(session.session_id)
+        if (current.session.rev if current else 0) != expected_rev:
+            raise WriteConflict(session.session_id)
+        self._sessions[session.session_id] = Stored(session, seed)
+        for event in events:
+            self._append(session.session_id, event)
+
+    async def delete(self, session_id: str) -> None:
+        self._sessions.pop(session_id, None)
+        self._deleted.add(session_id)
+        self._append(session_id, {"type": "deleted"})
+
+    async def read_events(self, session_id: str, after: str, block_ms: int) -> StreamEntries:
+        deadline = time.monotonic() + block_ms / 1000
+        while True:
+            entries = [entry for entry in self._events[session_id] if _after(entry[0], after)]
+            if entries or time.monotonic() >= deadline:
+                return entries[:100]
+            await asyncio.sleep(0.01)
+
+    def _append(self, session_id: str, event: dict[str, object]) -> None:
+        # Stream-style ids ("<ms>-<n>") so Last-Event-ID works as it does with Redis.
+        entry_id = f"{int(time.time() * 1000)}-{next(self._sequence)}"
+        self._events[session_id].append((entry_id, {"data": orjson.dumps(event).decode()}))
+
+
+def _after(entry_id: str, after: str) -> bool:
+    def key(value: str) -> tuple[int, int]:
+        millis, _, number = value.partition("-")
+        return int(millis), int(number or 0)
+
+    return key(entry_id) > key(after)
+
+
+app = _app_module.create_app()
+app.state.store = InMemoryStore()

@@ -1,0 +1,328 @@
+"""Request latency through real uvicorn processes: the generated app against the broken baseline.
+
+* kv: the generated app, 3 instances (`uvicorn <package>.main:app`) on one Redis, each request
+  sent to the next instance in turn, as a round-robin load balancer would.
+* in-memory: the same app with a process-local dict instead of the store (inmemory_app.py),
+  served by ONE instance, the only way that baseline works at all.
+
+Both are started with the same command and options, and both get the same session: 20 turns,
+about 8 KB (transcript.py), put in place the way a cold instance receives it, by a GET carrying
+its seed. Requests carry the last seed in X-Session-Seed, as the demo page does, so both sides
+verify and decrypt it on every call. Measured, interleaved in rounds so that drift on a noisy
+machine hits both alike:
+
+* GET /api/sessions/{id}: the read the page makes when it opens a session.
+* POST /api/sessions/{id}/messages: one exchange. Before each timed POST an untimed GET with a
+  seed of the next revision resets the session to its 20 turns, so every POST meets ~8 KB of
+  history instead of a transcript that grows by two turns per request.
+
+The latency is the client's wall time for one request on a warm keep-alive connection (a
+sequential httpx client, so at most one request is in flight). Only 127.0.0.1 is contacted;
+every loop is bounded by a request count and by --max-seconds.
+
+Run it with the generated project's interpreter (Redis at REDIS_URL, default 127.0.0.1:6379):
+
+    /tmp/bench-work/app/.venv/bin/python bench/latency.py --package session_app
+"""
+
+import argparse
+import gc
+import importlib
+import os
+import platform
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from itertools import cycle
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import redis
+
+import transcript
+
+HOST = "127.0.0.1"  # the bench never sends a request anywhere else
+BENCH_DIR = Path(__file__).resolve().parent
+SEED_HEADER = "X-Session-Seed"
+GET_TARGET = 1.15  # kv GET p50 / in-memory GET p50
+POST_TARGET = 1.30  # kv POST p50 / in-memory POST p50
+# Identical for both setups; uvicorn[standard] then picks uvloop and httptools by default.
+UVICORN_OPTIONS = ("--no-access-log", "--log-level", "warning")
+MESSAGE = "Thanks, that helps. Could you say the same again, more briefly, with one example?"
+
+
+class BenchError(Exception):
+    """A request failed or the setup is wrong; the figures would mean nothing."""
+
+
+@dataclass
+class Setup:
+    name: str
+    urls: list[str]
+    session: Any  # the 20-turn session both setups start from, with its own id
+    rev: int = 0
+    seed: str = ""
+    get_ms: list[float] = field(default_factory=list)
+    post_ms: list[float] = field(default_factory=list)
+    served_by: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self._next_url = cycle(self.urls)
+
+    def next_url(self) -> str:
+        return next(self._next_url)
+
+    @property
+    def path(self) -> str:
+        return f"/api/sessions/{self.session.session_id}"
+
+
+def start(cluster: Any, name: str, app: str, port: int, env: Mapping[str, str], cwd: Path) -> Any:
+    """cluster.start_instance's command, with an app path of our choosing and the same options."""
+    command = [sys.executable, "-m", "uvicorn", app, "--host", HOST, "--port", str(port)]
+    command += [*UVICORN_OPTIONS, "--app-dir", str(BENCH_DIR)]
+    environment = {**os.environ, **env, "INSTANCE_NAME": name}
+    # Our own interpreter and our own modules: no untrusted input reaches the command.
+    process = subprocess.Popen(command, env=environment, cwd=cwd)  # noqa: S603
+    return cluster.Instance(name=name, url=f"http://{HOST}:{port}", process=process)
+
+
+@contextmanager
+def running(cluster: Any, instances: list[Any]) -> Iterator[list[Any]]:
+    try:
+        cluster.wait_healthy(instances)
+        yield instances
+    finally:
+        for instance in instances:
+            instance.stop()
+
+
+def expect(response: httpx.Response, status: int, what: str) -> dict[str, Any]:
+    if response.status_code != status:
+        raise BenchError(f"{what}: HTTP {response.status_code}: {response.text[:300]}")
+    body: dict[str, Any] = response.json()
+    return body
+
+
+class Bench:
+    def __init__(self, client: httpx.Client, codec: Any, deadline: float) -> None:
+        self.client = client
+        self.codec = codec
+        self.deadline = deadline
+        self.truncated = False
+
+    def seed_for(self, setup: Setup, rev: int) -> str:
+        seed: str | None = self.codec.encode(setup.session.model_copy(update={"rev": rev}))
+        if seed is None:
+            raise BenchError("the bench session outgrew the seed size cap")
+        return seed
+
+    def reset(self, setup: Setup, url: str) -> None:
+        """Bring the session back to its 20 turns, at a new revision, as a cold instance would."""
+        rev = setup.rev + 1
+        seed = self.seed_for(setup, rev)
+        response = self.client.get(url + setup.path, headers={SEED_HEADER: seed})
+        body = expect(response, 200, f"{setup.name} reset")
+        if body["rev"] != rev or len(body["turns"]) != len(setup.session.turns):
+            raise BenchError(f"{setup.name}: the reset to rev {rev} did not take")
+        setup.rev, setup.seed = rev, body["seed"]
+
+    def get(self, setup: Setup, count: int, record: bool = True) -> None:
+        headers = {SEED_HEADER: setup.seed}
+        for _ in range(count):
+            if time.monotonic() > self.deadline:
+                self.truncated = True
+                return
+            url = setup.next_url() + setup.path
+            started = time.perf_counter_ns()
+            response = self.client.get(url, headers=headers)
+            elapsed = time.perf_counter_ns() - started
+            expect(response, 200, f"{setup.name} GET")
+            if record:
+                setup.get_ms.append(elapsed / 1e6)
+                setup.served_by.add(response.headers.get("x-instance", "?"))
+
+    def post(self, setup: Setup, count: int, record: bool = True) -> None:
+        for _ in range(count):
+            if time.monotonic() > self.deadline:
+                self.truncated = True
+                return
+            url = setup.next_url()
+            self.reset(setup, url)
+            started = time.perf_counter_ns()
+            response = self.client.post(
+                url + setup.path + "/messages",
+                json={"text": MESSAGE},
+                headers={SEED_HEADER: setup.seed},
+            )
+            elapsed = time.perf_counter_ns() - started
+            body = expect(response, 200, f"{setup.name} POST")
+            if body["rev"] != setup.rev + 1:
+                raise BenchError(f"{setup.name}: POST answered rev {body['rev']}")
+            setup.rev, setup.seed = body["rev"], body["seed"]
+            if record:
+                setup.post_ms.append(elapsed / 1e6)
+                setup.served_by.add(response.headers.get("x-instance", "?"))
+
+
+def batch(run: Callable[[], None]) -> None:
+    """One measured batch, without the client's garbage collector pausing inside it."""
+    gc.collect()
+    gc.disable()
+    try:
+        run()
+    finally:
+        gc.enable()
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
+
+
+def report(kv: Setup, memory: Setup) -> None:
+    print("| setup | request | n | p50 ms | p90 ms | p99 ms | mean ms |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for setup in (kv, memory):
+        for request, values in (("GET", setup.get_ms), ("POST", setup.post_ms)):
+            print(
+                f"| {setup.name} | {request} | {len(values)} | {percentile(values, 0.5):.3f} "
+                f"| {percentile(values, 0.9):.3f} | {percentile(values, 0.99):.3f} "
+                f"| {statistics.fmean(values) if values else float('nan'):.3f} |"
+            )
+    print()
+    print("| request | kv / in-memory p50 | target | kv / in-memory p90 |")
+    print("|---|---:|---|---:|")
+    for request, target, ours, theirs in (
+        ("GET", GET_TARGET, kv.get_ms, memory.get_ms),
+        ("POST", POST_TARGET, kv.post_ms, memory.post_ms),
+    ):
+        ratio = percentile(ours, 0.5) / percentile(theirs, 0.5)
+        verdict = "PASS" if ratio <= target else "MISS"
+        p90 = percentile(ours, 0.9) / percentile(theirs, 0.9)
+        print(f"| {request} | {ratio:.3f} | ≤ {target:.2f} {verdict} | {p90:.3f} |")
+    print()
+    for setup in (kv, memory):
+        print(f"{setup.name} answered by: {', '.join(sorted(setup.served_by))}")
+
+
+def machine_notes(redis_url: str) -> str:
+    with redis.Redis.from_url(redis_url) as client:
+        server = client.info("server")["redis_version"]
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    libraries = ", ".join(f"{name} {version(name)}" for name in ("uvicorn", "httpx", "redis"))
+    return (
+        f"Python {platform.python_version()} on {platform.system()} {platform.machine()}, "
+        f"{os.cpu_count()} CPUs, load average {load}; Redis {server}; {libraries}"
+    )
+
+
+def delete_keys(redis_url: str, prefix: str) -> int:
+    with redis.Redis.from_url(redis_url) as client:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        return int(client.delete(*keys)) if keys else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--package", default="session_app", help="the generated package")
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("REDIS_URL", f"redis://{HOST}:6379/0"),
+        help="the Redis the kv instances share (default: $REDIS_URL, else 127.0.0.1:6379)",
+    )
+    parser.add_argument("--instances", type=int, default=3, help="kv instances")
+    parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds")
+    parser.add_argument("--per-round", type=int, default=200, help="requests per batch")
+    parser.add_argument("--warmup", type=int, default=300, help="untimed requests per kind")
+    parser.add_argument("--max-seconds", type=float, default=900, help="stop measuring after")
+    args = parser.parse_args(argv)
+    if urlsplit(args.redis_url).hostname not in {HOST, "localhost"}:
+        parser.error("--redis-url must be a local Redis: the bench only talks to 127.0.0.1")
+
+    cluster = importlib.import_module(f"{args.package}.cluster")
+    models = importlib.import_module(f"{args.package}.sessions.models")
+    seed_module = importlib.import_module(f"{args.package}.sessions.seed")
+    settings_module = importlib.import_module(f"{args.package}.settings")
+
+    key = subprocess.run(  # noqa: S603 - our interpreter, our package's keygen
+        [sys.executable, "-m", args.package, "keygen"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    defaults = settings_module.Settings.model_fields
+    # The client's codec shares the instances' key, so it can hand each setup its session
+    # exactly as a seed from another instance would arrive.
+    codec = seed_module.SeedCodec(
+        [settings_module.decode_key(key)],
+        encrypt=defaults["seed_encryption"].default,
+        ttl_seconds=defaults["session_ttl_seconds"].default,
+        max_bytes=defaults["seed_max_bytes"].default,
+    )
+    turns = tuple(models.Turn(role=t.role, text=t.text, at=t.at) for t in transcript.build_turns())
+    prefix = f"bench-{secrets.token_hex(4)}"
+    common = {"SESSION_KEYS": key, "KEY_PREFIX": prefix}
+    kv_env = {**common, "REDIS_URL": args.redis_url}
+    # A closed port: the in-memory app must never reach a store.
+    memory_env = {**common, "REDIS_URL": f"redis://{HOST}:9/0", "BENCH_PACKAGE": args.package}
+    kv_app, memory_app = f"{args.package}.main:app", "inmemory_app:app"
+
+    print(f"Machine: {machine_notes(args.redis_url)}")
+    with ExitStack() as stack:
+        # An empty working directory, so no stray .env changes either setup's settings.
+        cwd = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sessionfix-bench-")))
+        stack.callback(delete_keys, args.redis_url, prefix)
+        names = [f"kv-{n}" for n in range(1, args.instances + 1)]
+        kv_instances = [
+            start(cluster, name, kv_app, cluster.free_port(), kv_env, cwd) for name in names
+        ]
+        memory_instance = start(
+            cluster, "in-memory", memory_app, cluster.free_port(), memory_env, cwd
+        )
+        stack.enter_context(running(cluster, [*kv_instances, memory_instance]))
+        client = stack.enter_context(httpx.Client(timeout=5.0))
+
+        def new_setup(name: str, instances: list[Any]) -> Setup:
+            session = models.Session(
+                session_id=secrets.token_hex(16), rev=len(turns) // 2 + 1, turns=turns
+            )
+            setup = Setup(name, [instance.url for instance in instances], session)
+            setup.rev = session.rev - 1
+            return setup
+
+        kv = new_setup(f"kv ({args.instances} instances)", kv_instances)
+        memory = new_setup("in-memory (1 instance)", [memory_instance])
+        bench = Bench(client, codec, deadline=time.monotonic() + args.max_seconds)
+        seed_bytes = len(bench.seed_for(kv, kv.rev + 1))
+        for setup in (kv, memory):
+            bench.reset(setup, setup.urls[0])
+            bench.get(setup, args.warmup, record=False)
+            bench.post(setup, args.warmup, record=False)
+        print(
+            f"Session: {len(turns)} turns, seed {seed_bytes} chars; "
+            f"{args.rounds} rounds x {args.per_round} requests per setup and kind, "
+            f"after {args.warmup} warm-up requests of each\n"
+        )
+        for round_number in range(args.rounds):
+            # Alternate which setup goes first, so neither always follows the other's batch.
+            order = (kv, memory) if round_number % 2 == 0 else (memory, kv)
+            for setup in order:
+                batch(lambda setup=setup: bench.get(setup, args.per_round))
+            for setup in reversed(order):
+                batch(lambda setup=setup: bench.post(setup, args.per_round))
+        if bench.truncated:
+            print(f"warning: stopped at --max-seconds {args.max_seconds:.0f}; fewer requests\n")
+    report(kv, memory)
+    print(f"\nLoad average after: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
