@@ -44,7 +44,7 @@ def test_the_generated_project_passes_its_own_checks_and_suite(
     uv(project, "run", "ruff", "format", "--check", ".", env=env)
     uv(project, "run", "mypy", env=env)
 
-    output = uv(project, "run", "pytest", "-q", env={**env, "REDIS_URL": redis_url})
+    output = uv(project, "run", "pytest", env={**env, "REDIS_URL": redis_url})
     assert "session store: REDIS_URL" in output
     summary = output.strip().splitlines()[-1]
     assert " passed" in summary and "skipped" not in summary and "failed" not in summary, summary
