@@ -15,7 +15,6 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-
 from pydoc_data.topics import topics
 
 TURNS = 20

@@ -1,6 +1,7 @@
 """Shared helpers: copy the template with a full set of answers, as a user would."""
 
 import os
+import subprocess
 import warnings
 from pathlib import Path
 from typing import Any
@@ -55,3 +56,23 @@ def redis_url() -> str:
     if not url:
         pytest.fail("these tests need a real Redis: run `python3 tasks.py test`, or set REDIS_URL")
     return url
+
+
+def uv(project: Path, *args: str, **env: str) -> str:
+    """Run `uv` in a generated project, in its own venv, as its new user would; fail with the
+    output if the command fails. Keyword arguments set environment variables; REDIS_URL is
+    passed only when given."""
+    base = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "REDIS_URL"}}
+    result = subprocess.run(
+        ["uv", *args], cwd=project, capture_output=True, text=True, env=base | env, check=False
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f"`uv {' '.join(args)}` failed:\n{output[-6000:]}"
+    return output
+
+
+def assert_all_passed(pytest_output: str) -> None:
+    """The closing line of a pytest run: tests passed, and none failed or was skipped."""
+    summary = pytest_output.strip().splitlines()[-1]
+    assert " passed" in summary, summary
+    assert "failed" not in summary and "skipped" not in summary and "error" not in summary, summary

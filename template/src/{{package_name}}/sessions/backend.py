@@ -1,16 +1,16 @@
 """StoreBackend: the few Redis operations the session store needs, behind one small interface.
 
-Every write is a Lua script, so it is atomic and takes one round trip, over TCP or over a REST
-API alike. Connection failures surface as StoreUnavailable, never as a silent fallback.
+Every store operation is a Lua script, so it is atomic and takes one round trip, over TCP or
+over a REST API alike. Scripts are sent with EVAL each time: the server caches the compiled
+script by its hash, and one command (rather than EVALSHA, NOSCRIPT, EVAL) keeps the backends
+stateless and works on every Redis-protocol server. Connection failures surface as
+StoreUnavailable, never as a silent fallback.
 """
 
-import hashlib
-from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
 import redis.asyncio as redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 # (entry id, fields) pairs, as XREAD returns them.
@@ -21,17 +21,8 @@ class StoreUnavailable(Exception):
     """The store cannot be reached; the request changed nothing."""
 
 
-@dataclass(frozen=True)
-class LuaScript:
-    source: str
-    sha: str = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())  # noqa: S324 - Redis names scripts by SHA-1
-
-
 class StoreBackend(Protocol):
-    async def run(self, script: LuaScript, keys: list[str], args: list[str]) -> Any: ...
+    async def run(self, script: str, keys: list[str], args: list[str]) -> Any: ...
 
     async def read_stream(self, key: str, after: str, block_ms: int) -> StreamEntries: ...
 
@@ -53,12 +44,9 @@ class RedisBackend:
             health_check_interval=30,
         )
 
-    async def run(self, script: LuaScript, keys: list[str], args: list[str]) -> Any:
+    async def run(self, script: str, keys: list[str], args: list[str]) -> Any:
         try:
-            try:
-                return await self._redis.evalsha(script.sha, len(keys), *keys, *args)
-            except NoScriptError:
-                return await self._redis.eval(script.source, len(keys), *keys, *args)
+            return await self._redis.eval(script, len(keys), *keys, *args)
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise StoreUnavailable(str(exc)) from exc
 

@@ -11,16 +11,16 @@ from dataclasses import dataclass
 
 import orjson
 
-from .backend import LuaScript, StoreBackend, StreamEntries
+from .backend import StoreBackend, StreamEntries
 from .models import Session
 
 # -> {doc, seed, deleted}
-_LOAD = LuaScript("return redis.call('HMGET', KEYS[1], 'doc', 'seed', 'deleted')")
+_LOAD = "return redis.call('HMGET', KEYS[1], 'doc', 'seed', 'deleted')"
 
 # Compare-and-set on the revision, with the write's events, in one atomic step.
 # ARGV: expected rev, new rev, doc, seed, ttl ms, stream length, events...
 # -> {1, new rev} written; {0, current rev} someone else wrote first; {-1, 0} deleted
-_WRITE = LuaScript("""
+_WRITE = """
 local h = redis.call('HMGET', KEYS[1], 'rev', 'deleted')
 if h[2] then return {-1, 0} end
 local current = tonumber(h[1] or '0')
@@ -34,12 +34,12 @@ if #ARGV > 6 then
   redis.call('PEXPIRE', KEYS[2], ARGV[5])
 end
 return {1, tonumber(ARGV[2])}
-""")
+"""
 
 # Hydrate from a verified seed: it wins only if the store has nothing or an older revision;
 # an equal revision never overwrites. ARGV: rev, doc, seed, ttl ms.
 # -> {rev, doc, seed} now stored; {} deleted
-_HYDRATE = LuaScript("""
+_HYDRATE = """
 local h = redis.call('HMGET', KEYS[1], 'rev', 'doc', 'seed', 'deleted')
 if h[4] then return {} end
 if (not h[1]) or tonumber(h[1]) < tonumber(ARGV[1]) then
@@ -48,17 +48,17 @@ if (not h[1]) or tonumber(h[1]) < tonumber(ARGV[1]) then
   return {ARGV[1], ARGV[2], ARGV[3]}
 end
 return {h[1], h[2], h[3]}
-""")
+"""
 
 # ARGV: tombstone ttl ms, event
-_DELETE = LuaScript("""
+_DELETE = """
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'deleted', '1')
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 redis.call('XADD', KEYS[2], '*', 'data', ARGV[2])
 redis.call('PEXPIRE', KEYS[2], 60000)
 return 1
-""")
+"""
 
 STREAM_LENGTH = 1000
 
