@@ -22,7 +22,7 @@ every loop is bounded by a request count and by --max-seconds.
 
 Run it with the generated project's interpreter (Redis at REDIS_URL, default 127.0.0.1:6379):
 
-    /tmp/bench-work/app/.venv/bin/python bench/latency.py --package session_app
+    ../bench-app/.venv/bin/python bench/latency.py --package session_app
 """
 
 import argparse

@@ -1,4 +1,4 @@
-"""Seed size and speed: our SeedCodec against seed 003's plain base64url JSON, in one run.
+"""Seed size and speed: our SeedCodec against a plain base64url JSON seed, in one run.
 
 Both encode the same session: 20 turns of English prose, about 8 KB as JSON (transcript.py).
 
@@ -6,16 +6,16 @@ Both encode the same session: 20 turns of English prose, about 8 KB as JSON (tra
   the template offers: AES-256-GCM (the default) and HMAC-SHA256 signed only. Its decode is the
   full `SeedCodec.decode`: base64url, verify (and decrypt), zstd decompress, parse and build
   the `Session` model.
-* Seed 003 is `JSON.stringify(snapshot)` as base64url, and its decode is base64 decode plus
+* The plain seed is `JSON.stringify(snapshot)` as base64url, and its decode is base64 decode plus
   `json.loads`, with no verification at all. Its snapshot is built once, before timing, as the
-  plain dict seed 003 keeps in memory; ours starts from, and returns, the pydantic `Session`.
+  plain dict that seed keeps in memory; ours starts from, and returns, the pydantic `Session`.
 
 Timing uses `timeit` (garbage collector off, as timeit does), many short samples, and rotates
 the order of the candidates every round so that drift on a noisy machine hits all of them alike.
 
 Run it with the generated project's interpreter, so that its package imports:
 
-    /tmp/bench-work/app/.venv/bin/python bench/seed_codec.py --package session_app
+    ../bench-app/.venv/bin/python bench/seed_codec.py --package session_app
 """
 
 import argparse
@@ -36,9 +36,9 @@ from typing import Any
 
 import transcript
 
-SIZE_TARGET = 0.40  # our seed length / seed 003's seed length
-TIME_TARGET = 1.0  # our encode+decode time / seed 003's encode+decode time
-BASELINE = "seed 003 (base64url JSON)"
+SIZE_TARGET = 0.40  # our seed length / the plain seed's length
+TIME_TARGET = 1.0  # our encode+decode time / the plain seed's encode+decode time
+BASELINE = "plain base64url JSON"
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Fixture:
-    """The same session, as our `Session` model and as seed 003's plain snapshot dict."""
+    """The same session, as our `Session` model and as the plain seed's snapshot dict."""
 
     session: Any
     snapshot: dict[str, object]
@@ -99,8 +99,8 @@ def our_codecs(package: str, session: Any) -> list[Candidate]:
     return candidates
 
 
-def seed_003(snapshot: dict[str, object]) -> Candidate:
-    """Seed 003's buildCaseSeed and its parse, in Python: JSON.stringify, then base64url."""
+def plain_json_seed(snapshot: dict[str, object]) -> Candidate:
+    """The plain seed's encode and parse, in Python: JSON.stringify, then base64url."""
 
     def encode() -> str:
         data = json.dumps(snapshot, separators=(",", ":"), ensure_ascii=False).encode()
@@ -161,9 +161,9 @@ def verdict(name: str, value: float, target: float) -> str:
 
 def report_sizes(candidates: list[Candidate], fixture: Fixture) -> None:
     json_bytes = len(transcript.snapshot_bytes(fixture.snapshot))
-    print(f"Session: {len(fixture.session.turns)} turns, {json_bytes} bytes of seed-003 JSON\n")
+    print(f"Session: {len(fixture.session.turns)} turns, {json_bytes} bytes of plain JSON\n")
     baseline_length = len(next(c for c in candidates if c.name == BASELINE).encode())
-    print("| seed | length (chars) | binary before base64 (bytes) | vs seed 003 | target |")
+    print("| seed | length (chars) | binary before base64 (bytes) | vs plain | target |")
     print("|---|---:|---:|---:|---|")
     for candidate in candidates:
         seed = candidate.encode()
@@ -189,7 +189,7 @@ def report_times(candidates: list[Candidate], rounds: int, number: int) -> None:
     print(f"Median of {rounds} interleaved samples of {number} calls each, in µs per call:\n")
     print(
         "| codec | encode | decode | round trip | round trip p10-p90 "
-        "| round trip vs seed 003 | paired ratio p10-p90 | target |"
+        "| round trip vs plain | paired ratio p10-p90 | target |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---|")
     base = samples[f"{BASELINE}|round trip"]
@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     fixture = build_fixture(args.package)
-    candidates = [*our_codecs(args.package, fixture.session), seed_003(fixture.snapshot)]
+    candidates = [*our_codecs(args.package, fixture.session), plain_json_seed(fixture.snapshot)]
     check(candidates, fixture, args.package)
     machine_notes()
     report_sizes(candidates, fixture)

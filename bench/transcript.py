@@ -1,6 +1,6 @@
 """One realistic, deterministic session transcript, shared by the benchmarks.
 
-Twenty turns of English prose, about 8 KB as seed 003's JSON, taken from the reference text
+Twenty turns of English prose, about 8 KB as the plain seed's JSON, taken from the reference text
 that ships with CPython (`pydoc_data.topics`) so that nothing needs downloading. Paragraphs are
 picked at a fixed stride across the whole reference, so neighbouring turns talk about different
 things and the compressor sees varied text rather than one repeated topic. The output depends
@@ -72,7 +72,7 @@ def _is_not_prose(lines: list[str]) -> bool:
 
 
 def build_turns(turns: int = TURNS, target_json_bytes: int = TARGET_JSON_BYTES) -> list[TurnText]:
-    """`turns` alternating user/assistant turns whose seed-003 JSON is close to the target."""
+    """`turns` alternating user/assistant turns whose plain JSON is close to the target."""
     paragraphs = prose_paragraphs()
     # Turns end on whole sentences, so the size moves in steps as the per-turn budget grows;
     # bisect the budget and keep the transcript nearest the target (usually within 2 %).
@@ -120,7 +120,7 @@ def _fill(paragraphs: list[str], start: int, budget: float) -> str:
 
 
 def iso_millis(at: datetime) -> str:
-    """JavaScript's Date.toISOString(), which is what seed 003's JSON.stringify writes."""
+    """JavaScript's Date.toISOString(), which is what the plain seed's JSON.stringify writes."""
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
 
 
@@ -129,7 +129,7 @@ def _turn_dict(role: str, text: str, at: datetime) -> dict[str, str]:
 
 
 def baseline_snapshot(session_id: str, rev: int, turns: list[TurnText]) -> dict[str, object]:
-    """The snapshot seed 003 would carry: plain JSON with ISO timestamps."""
+    """The snapshot a plain seed would carry: plain JSON with ISO timestamps."""
     return {
         "session_id": session_id,
         "rev": rev,
@@ -151,4 +151,4 @@ if __name__ == "__main__":
     for turn in built:
         print(f"[{iso_millis(turn.at)}] {turn.role:>9} ({len(turn.text):3d}): {turn.text[:90]}...")
     size = len(snapshot_bytes(baseline_snapshot(session_id(), TURNS // 2 + 1, built)))
-    print(f"seed-003 JSON: {size} bytes")
+    print(f"plain JSON: {size} bytes")

@@ -33,5 +33,7 @@ class Session(BaseModel):
 
     def with_exchange(self, text: str, reply: str) -> "Session":
         now = datetime.now(UTC)
+        # Milliseconds, as seeds carry them: a session read from its seed equals the stored one.
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
         added = (Turn(role="user", text=text, at=now), Turn(role="assistant", text=reply, at=now))
         return self.model_copy(update={"rev": self.rev + 1, "turns": self.turns + added})

@@ -1,21 +1,22 @@
 """SeedCodec: a session snapshot any instance can verify and hydrate from.
 
 Layout, then base64url without padding:
-    version (1) | flags (1) | key id (4) | body | tag
-The body is zstd-compressed compact JSON `[session_id, rev, expires, [[role, text, at_ms], ...]]`.
-With encryption it is AES-256-GCM (12-byte nonce first, 16-byte tag last, header as associated
-data), so the browser can neither read nor change it; without, an HMAC-SHA256 tag authenticates
-it. Keys rotate as a list: the first signs, every key verifies, and the key id picks the key.
+    version (1) | flags (1) | key id (4) | session id (16) | expires (4) | body | tag
+The body is zstd-compressed compact JSON `[rev, [[role, text, at], ...]]`, each `at` in
+milliseconds after the turn before it. With encryption it is AES-256-GCM (12-byte nonce first,
+16-byte tag last, the header as associated data), so the browser can neither read nor change it;
+without, an HMAC-SHA256 tag over header and body authenticates it. Keys rotate as a list: the
+first signs, every key verifies, and the key id picks the key.
 """
 
 import base64
 import binascii
 import hmac
 import os
+import struct
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import orjson
 import zstandard
@@ -24,12 +25,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from .models import Role, Session, Turn
+from .models import Role, Session
 
 VERSION = 1
 FLAG_ENCRYPTED = 0x01
-HEADER_SIZE = 6
+HEADER = struct.Struct(">BB4s16sI")
 NONCE_SIZE = 12
+TAG_SIZE = 16
 MAC_SIZE = 32
 # Decompression stops here, so a small seed cannot expand into a memory bomb.
 MAX_PLAIN_BYTES = 4 * 1024 * 1024
@@ -86,25 +88,20 @@ class SeedCodec:
 
     def encode(self, session: Session) -> str | None:
         """The seed for this revision, or None when it would exceed the size cap."""
-        payload = orjson.dumps(
-            [
-                session.session_id,
-                session.rev,
-                int(time.time()) + self._ttl,
-                [
-                    [ROLES.index(turn.role), turn.text, int(turn.at.timestamp() * 1000)]
-                    for turn in session.turns
-                ],
-            ]
-        )
-        body = self._compressor.compress(payload)
+        turns, previous = [], 0
+        for turn in session.turns:
+            at = int(turn.at.timestamp() * 1000)
+            turns.append([ROLES.index(turn.role), turn.text, at - previous])
+            previous = at
+        body = self._compressor.compress(orjson.dumps([session.rev, turns]))
         key = self._keys[0]
+        flags = FLAG_ENCRYPTED if self._encrypt else 0
+        expires = int(time.time()) + self._ttl
+        header = HEADER.pack(VERSION, flags, key.key_id, bytes.fromhex(session.session_id), expires)
         if self._encrypt:
-            header = bytes((VERSION, FLAG_ENCRYPTED)) + key.key_id
             nonce = os.urandom(NONCE_SIZE)
             raw = header + nonce + key.aead.encrypt(nonce, body, header)
         else:
-            header = bytes((VERSION, 0)) + key.key_id
             raw = header + body + hmac.digest(key.mac_key, header + body, "sha256")
         seed = base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
         return seed if len(seed) <= self.max_bytes else None
@@ -117,36 +114,37 @@ class SeedCodec:
             raw = base64.urlsafe_b64decode(seed + "=" * (-len(seed) % 4))
         except (binascii.Error, ValueError):
             raise SeedInvalid("the seed is not base64url") from None
-        header = raw[:HEADER_SIZE]
-        if len(raw) < HEADER_SIZE + MAC_SIZE or raw[0] != VERSION:
+        if len(raw) < HEADER.size + TAG_SIZE or raw[0] != VERSION:
             raise SeedInvalid("the seed is truncated or of an unknown version")
-        key = self._by_id.get(header[2:HEADER_SIZE])
+        header = raw[: HEADER.size]
+        _, flags, key_id, sid, expires = HEADER.unpack(header)
+        key = self._by_id.get(key_id)
         if key is None:
             raise SeedInvalid("the seed was signed with a key this app no longer has")
-        body = self._open(key, header, raw[HEADER_SIZE:])
+        body = self._open(key, flags, header, raw[HEADER.size :])
+        # Checked only once authentic, so a forged header can never pick the error.
+        if sid.hex() != session_id:
+            raise SeedSessionMismatch(f"the seed belongs to another session, not {session_id}")
+        if expires < time.time():
+            raise SeedExpired("the seed has expired; reload the session to get a fresh one")
         try:
-            payload = self._decompressor.decompress(body, max_output_size=MAX_PLAIN_BYTES)
-            sid, rev, expires, turns = orjson.loads(payload)
-            session = Session(
-                session_id=sid,
-                rev=rev,
-                turns=tuple(
-                    Turn(role=ROLES[role], text=text, at=datetime.fromtimestamp(ms / 1000, UTC))
-                    for role, text, ms in turns
-                ),
+            rev, turns = orjson.loads(
+                self._decompressor.decompress(body, max_output_size=MAX_PLAIN_BYTES)
             )
+            at = 0
+            parsed = []
+            for role, text, delta in turns:
+                at += delta
+                parsed.append({"role": ROLES[role], "text": text, "at": at})
+            # One validation for the whole session; pydantic reads large integers as epoch ms.
+            return Session.model_validate({"session_id": session_id, "rev": rev, "turns": parsed})
         except (zstandard.ZstdError, orjson.JSONDecodeError, TypeError, ValueError, IndexError):
             # Authentic but unreadable means a bug or a format change, never a client's input.
             raise SeedInvalid("the seed's content cannot be read") from None
-        if session.session_id != session_id:
-            raise SeedSessionMismatch(f"the seed belongs to another session, not {session_id}")
-        if not isinstance(expires, int) or expires < time.time():
-            raise SeedExpired("the seed has expired; reload the session to get a fresh one")
-        return session
 
     @staticmethod
-    def _open(key: _Key, header: bytes, rest: bytes) -> bytes:
-        if header[1] & FLAG_ENCRYPTED:
+    def _open(key: _Key, flags: int, header: bytes, rest: bytes) -> bytes:
+        if flags & FLAG_ENCRYPTED:
             try:
                 return key.aead.decrypt(rest[:NONCE_SIZE], rest[NONCE_SIZE:], header)
             except InvalidTag:
