@@ -64,7 +64,13 @@ def uv(project: Path, *args: str, **env: str) -> str:
     passed only when given."""
     base = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "REDIS_URL"}}
     result = subprocess.run(
-        ["uv", *args], cwd=project, capture_output=True, text=True, env=base | env, check=False
+        ["uv", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env=base | env,
+        check=False,
+        timeout=1_200,  # a generated suite takes about two minutes; a hang must not stall CI
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, f"`uv {' '.join(args)}` failed:\n{output[-6000:]}"
