@@ -29,6 +29,7 @@ from .models import Role, Session
 
 VERSION = 1
 FLAG_ENCRYPTED = 0x01
+# version, flags, key id, session id, expiry (Unix seconds): authenticated, never encrypted.
 HEADER = struct.Struct(">BB4s16sI")
 NONCE_SIZE = 12
 TAG_SIZE = 16

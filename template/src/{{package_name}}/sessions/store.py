@@ -19,12 +19,11 @@ _LOAD = "return redis.call('HMGET', KEYS[1], 'doc', 'seed', 'deleted')"
 
 # Compare-and-set on the revision, with the write's events, in one atomic step.
 # ARGV: expected rev, new rev, doc, seed, ttl ms, stream length, events...
-# -> {1, new rev} written; {0, current rev} someone else wrote first; {-1, 0} deleted
+# -> 1 written; 0 someone else wrote first; -1 deleted
 _WRITE = """
 local h = redis.call('HMGET', KEYS[1], 'rev', 'deleted')
-if h[2] then return {-1, 0} end
-local current = tonumber(h[1] or '0')
-if current ~= tonumber(ARGV[1]) then return {0, current} end
+if h[2] then return -1 end
+if tonumber(h[1] or '0') ~= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'rev', ARGV[2], 'doc', ARGV[3], 'seed', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 if #ARGV > 6 then
@@ -33,21 +32,21 @@ if #ARGV > 6 then
   end
   redis.call('PEXPIRE', KEYS[2], ARGV[5])
 end
-return {1, tonumber(ARGV[2])}
+return 1
 """
 
 # Hydrate from a verified seed: it wins only if the store has nothing or an older revision;
 # an equal revision never overwrites. ARGV: rev, doc, seed, ttl ms.
-# -> {rev, doc, seed} now stored; {} deleted
+# -> {doc, seed} now stored; {} deleted
 _HYDRATE = """
 local h = redis.call('HMGET', KEYS[1], 'rev', 'doc', 'seed', 'deleted')
 if h[4] then return {} end
 if (not h[1]) or tonumber(h[1]) < tonumber(ARGV[1]) then
   redis.call('HSET', KEYS[1], 'rev', ARGV[1], 'doc', ARGV[2], 'seed', ARGV[3])
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
-  return {ARGV[1], ARGV[2], ARGV[3]}
+  return {ARGV[2], ARGV[3]}
 end
-return {h[1], h[2], h[3]}
+return {h[2], h[3]}
 """
 
 # Does the store hold exactly the revision this seed was issued for? ARGV: seed.
@@ -111,7 +110,7 @@ class SessionStore:
         """Put a verified seed's snapshot in the store unless the store is as new or newer."""
         key = self.session_key(session.session_id)
         # The usual case: the client sends the seed issued for the stored revision, so its
-        # snapshot is the stored session. Checking that moves a few bytes, not the document.
+        # snapshot is the stored session. Checking that moves the seed, not the document.
         current = await self.backend.run(_SEED_IS_CURRENT, [key], [seed])
         if current == -1:
             raise SessionDeleted(session.session_id)
@@ -124,14 +123,14 @@ class SessionStore:
         )
         if not reply:
             raise SessionDeleted(session.session_id)
-        _, doc, stored_seed = reply
+        doc, stored_seed = reply
         return Stored(Session.model_validate_json(doc), stored_seed or "")
 
     async def write(
         self, session: Session, seed: str, *, expected_rev: int, events: list[dict[str, object]]
     ) -> None:
         """Store `session` if the stored revision is still `expected_rev`, else WriteConflict."""
-        status, _ = await self.backend.run(
+        status = await self.backend.run(
             _WRITE,
             [self.session_key(session.session_id), self.events_key(session.session_id)],
             [
