@@ -153,11 +153,15 @@ def main() -> None:
     )
     test_parser = commands.add_parser("test", help="run the whole test suite")
     test_parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed to pytest")
-    args = parser.parse_args()
+    # parse_known_args: everything after `test` that is not ours goes to pytest, options too
+    # (argparse's REMAINDER refuses a first argument that starts with a dash).
+    args, rest = parser.parse_known_args()
     if args.command == "demo":
+        if rest:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
         demo(args.destination.resolve())
     else:
-        test(args.pytest_args)
+        test([*rest, *args.pytest_args])
 
 
 if __name__ == "__main__":

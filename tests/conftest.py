@@ -1,6 +1,7 @@
 """Shared helpers: copy the template with a full set of answers, as a user would."""
 
 import os
+import re
 import subprocess
 import warnings
 from pathlib import Path
@@ -82,3 +83,39 @@ def assert_all_passed(pytest_output: str) -> None:
     summary = pytest_output.strip().splitlines()[-1]
     assert " passed" in summary, summary
     assert "failed" not in summary and "skipped" not in summary and "error" not in summary, summary
+
+
+def passes_its_own_checks_and_suite(project: Path, redis_url: str | None) -> None:
+    """What a new user of a generated project runs: install, lint, type-check, and the
+    multi-instance suite, every test passing and none skipped. With `redis_url` the suite runs
+    against that Redis; without it, it must not need a store at all."""
+    uv(project, "sync")
+    uv(project, "run", "ruff", "check", ".")
+    uv(project, "run", "ruff", "format", "--check", ".")
+    uv(project, "run", "mypy")
+    if redis_url is None:
+        output = uv(project, "run", "pytest")
+        assert "session store: none" in output
+    else:
+        output = uv(project, "run", "pytest", REDIS_URL=redis_url)
+        assert "session store: REDIS_URL" in output
+    assert_all_passed(output)
+
+
+JINJA_LEFTOVER = re.compile(r"\{\{|\{%|\{#|\.jinja$")
+
+
+def rendered_files(project: Path) -> list[Path]:
+    return [path for path in project.rglob("*") if path.is_file() and ".git" not in path.parts]
+
+
+def assert_fully_rendered(project: Path) -> None:
+    """No generated file is empty or keeps Jinja in its name or text."""
+    files = rendered_files(project)
+    assert len(files) > 20
+    for path in files:
+        text = path.read_text()
+        assert text.strip(), f"{path.relative_to(project)} is empty"
+        assert not JINJA_LEFTOVER.search(path.name), f"{path.name} kept Jinja in its name"
+        leftovers = [line for line in text.splitlines() if "{{" in line or "{%" in line]
+        assert not leftovers, f"{path.relative_to(project)} kept Jinja: {leftovers[:3]}"

@@ -1,6 +1,5 @@
 """The questionnaire: defaults, each answer's effect, every validator, and a clean render."""
 
-import re
 import subprocess
 import sys
 import tomllib
@@ -10,13 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .conftest import ROOT, generate
-
-JINJA_LEFTOVER = re.compile(r"\{\{|\{%|\{#|\.jinja$")
-
-
-def rendered_files(project: Path) -> list[Path]:
-    return [path for path in project.rglob("*") if path.is_file() and ".git" not in path.parts]
+from .conftest import ROOT, assert_fully_rendered, generate
 
 
 def test_a_plain_copier_copy_needs_no_trust(tmp_path: Path) -> None:
@@ -51,15 +44,7 @@ def test_copier_yml_needs_no_trust_and_helps_every_question() -> None:
     ids=["defaults", "upstash", "signed-seed-in-query", "long-name"],
 )
 def test_every_file_is_rendered_and_none_is_empty(tmp_path: Path, answers: dict[str, Any]) -> None:
-    project = generate(tmp_path / "app", **answers)
-    files = rendered_files(project)
-    assert len(files) > 25
-    for path in files:
-        text = path.read_text()
-        assert text.strip(), f"{path.relative_to(project)} is empty"
-        assert not JINJA_LEFTOVER.search(path.name), f"{path.name} kept Jinja in its name"
-        leftovers = [line for line in text.splitlines() if "{{" in line or "{%" in line]
-        assert not leftovers, f"{path.relative_to(project)} kept Jinja: {leftovers[:3]}"
+    assert_fully_rendered(generate(tmp_path / "app", **answers))
 
 
 def test_the_answers_file_records_the_answers(tmp_path: Path) -> None:

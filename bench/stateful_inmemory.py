@@ -1,0 +1,45 @@
+"""The broken baseline of the stateful fix: one process, live connections in a module-level dict.
+
+It speaks the generated realtime service's protocol (the same socket path, frames and turn
+events) and uses the same development upstream, but keeps each session's upstream connection in
+a dict and writes nothing anywhere: what a single-instance app does before it meets a second
+instance. Served by `uvicorn stateful_inmemory:app` with UPSTREAM_URL set.
+"""
+
+import os
+from datetime import UTC, datetime
+
+import orjson
+from starlette.applications import Starlette
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from websockets.asyncio.client import ClientConnection, connect
+
+UPSTREAM_URL = os.environ["UPSTREAM_URL"]
+SESSIONS: dict[str, ClientConnection] = {}  # the bug, on purpose
+
+
+async def session_socket(websocket: WebSocket) -> None:
+    session_id = websocket.path_params["session_id"]
+    await websocket.accept()
+    upstream = SESSIONS.get(session_id)
+    if upstream is None:
+        upstream = SESSIONS[session_id] = await connect(UPSTREAM_URL)
+        await upstream.send(orjson.dumps({"type": "session.start", "history": []}).decode())
+    rev = 1
+    try:
+        while True:
+            text = orjson.loads(await websocket.receive_text())["text"]
+            await upstream.send(orjson.dumps({"type": "input.text", "text": text}).decode())
+            reply = orjson.loads(await upstream.recv())
+            rev += 1
+            at = datetime.now(UTC).isoformat()
+            for role, said in (("user", reply["heard"]), ("assistant", reply["text"])):
+                turn = {"role": role, "text": said, "at": at}
+                event = {"type": "turn", "rev": rev, "turn": turn, "request_id": ""}
+                await websocket.send_text(orjson.dumps(event).decode())
+    except WebSocketDisconnect:
+        return
+
+
+app = Starlette(routes=[WebSocketRoute("/ws/sessions/{session_id}", session_socket)])

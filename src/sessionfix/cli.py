@@ -1,0 +1,57 @@
+"""The `sessionfix` command: `new` generates a project, `scan` checks an existing one.
+
+Exit status: 0 success (for `scan`: no findings), 1 findings or a failed step, 2 usage error.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from .new import UsageError, add_arguments, run_new
+from .scan import scan
+from .scan.javascript import EXTENSIONS
+from .scan.report import FORMATS, render
+
+
+def parser() -> argparse.ArgumentParser:
+    main_parser = argparse.ArgumentParser(
+        prog="sessionfix",
+        description="Sessions that survive serverless and multi-instance deployment.",
+    )
+    commands = main_parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    new_parser = commands.add_parser(
+        "new",
+        help="choose a fix with a short guide and generate a project",
+        description="Ask what a session is in your app, recommend a fix, and generate a "
+        "project with Copier (which asks the remaining questions).",
+    )
+    add_arguments(new_parser)
+    scan_parser = commands.add_parser(
+        "scan",
+        help="find session state that breaks on several instances",
+        description="Find, in Python and JavaScript/TypeScript code, session state kept in one "
+        "process's memory. Exit status: 0 no findings, 1 findings, 2 usage error.",
+    )
+    scan_parser.add_argument("path", type=Path, help="a directory or a file")
+    scan_parser.add_argument("--format", choices=FORMATS, default="text", help="output format")
+    return main_parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        if args.command == "scan":
+            if not args.path.exists():
+                raise UsageError(f"{args.path} does not exist")
+            if args.path.is_file() and not args.path.name.endswith((".py", *EXTENSIONS)):
+                raise UsageError(f"{args.path} is not a Python, JavaScript or TypeScript file")
+            result = scan(args.path)
+            print(render(result, args.format))
+            return 1 if result.findings else 0
+        return run_new(args)
+    except UsageError as error:
+        print(f"sessionfix {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nStopped.", file=sys.stderr)
+        return 130

@@ -1,0 +1,64 @@
+"""`sessionfix scan`: find, in an existing codebase, the state that breaks on several instances."""
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .javascript import EXTENSIONS, scan_javascript
+from .model import FIX_ADVICE, RULES, Finding, Rule
+from .python import scan_python
+
+__all__ = ["FIX_ADVICE", "RULES", "Finding", "Rule", "ScanResult", "scan"]
+
+# Installed dependencies, generated and cached files: not the code under review.
+SKIPPED_DIRECTORIES = {
+    ".git", ".hg", ".svn", ".venv", "venv", "env", ".env", "node_modules", "__pycache__",
+    ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox", ".nox", ".next", ".nuxt", ".vercel",
+    ".turbo", "dist", "build", "site-packages", ".output", "coverage",
+}  # fmt: skip
+
+
+@dataclass
+class ScanResult:
+    root: Path
+    findings: list[Finding]
+    python_files: int
+    javascript_files: int
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def files(self) -> int:
+        return self.python_files + self.javascript_files
+
+
+def source_files(root: Path) -> list[Path]:
+    if root.is_file():
+        return [root]
+    found = []
+    for directory, subdirectories, names in os.walk(root):
+        subdirectories[:] = sorted(d for d in subdirectories if d not in SKIPPED_DIRECTORIES)
+        base = Path(directory)
+        found += [base / n for n in sorted(names) if n.endswith((".py", *EXTENSIONS))]
+    # Type declarations hold no state; minified bundles are vendored, not the code under review.
+    return [path for path in found if not path.name.endswith((".d.ts", ".min.js"))]
+
+
+def scan(root: Path) -> ScanResult:
+    """Every finding under `root` (a directory or one file), paths relative to it."""
+    base = root.parent if root.is_file() else root
+    python: list[tuple[str, bytes]] = []
+    javascript: list[tuple[str, bytes]] = []
+    errors = []
+    for path in source_files(root):
+        try:
+            source = path.read_bytes()
+        except OSError as error:
+            errors.append(f"{path}: not read ({error.strerror})")
+            continue
+        relative = path.relative_to(base).as_posix()
+        (python if path.suffix == ".py" else javascript).append((relative, source))
+    python_findings, python_errors = scan_python(python)
+    javascript_findings, javascript_errors = scan_javascript(javascript)
+    findings = sorted(python_findings + javascript_findings)
+    errors += python_errors + javascript_errors
+    return ScanResult(root, findings, len(python), len(javascript), errors)

@@ -1,0 +1,275 @@
+"""`sessionfix new`: the guide in a real pseudo-terminal, and the non-interactive forms."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pexpect
+import pytest
+import yaml
+
+from sessionfix.guide import Situation, recommend
+from sessionfix.template import offered_fixes
+
+from .conftest import ROOT
+
+ALL_FIXES = ("kv_seed", "client_direct", "stateful")
+CONFIG = yaml.safe_load((ROOT / "copier.yml").read_text())
+OFFERED = offered_fixes(CONFIG)
+DOWN, ENTER = "\x1b[B", "\r"
+
+
+def sessionfix(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """The command with no terminal: stdin is not a TTY, as in CI."""
+    return subprocess.run(
+        [sys.executable, "-m", "sessionfix", *args],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **env},
+        check=False,
+        timeout=300,
+    )
+
+
+def answers(project: Path) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    return loaded
+
+
+def spawn(*args: str) -> "pexpect.spawn[str]":
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "sessionfix", *args],
+        encoding="utf-8",
+        timeout=60,
+        dimensions=(50, 250),
+        env={**os.environ, "TERM": "xterm"},
+    )
+    return child
+
+
+def test_the_guide_recommends_and_prefills_then_copier_asks_the_rest(tmp_path: Path) -> None:
+    child = spawn("new", str(tmp_path / "app"))
+    transcript: list[str] = []
+    child.expect("What is a session in your app")
+    child.send(ENTER)  # the first choice: data
+    child.expect("Does a session hold personal data")
+    child.send(ENTER)  # yes, the default
+    child.expect("Where will it run")
+    child.send(ENTER)  # the first choice: Vercel
+    child.expect(r"Recommended: KV \+ seed \(kv_seed\)")
+    child.expect("Use the recommended fix")
+    transcript.append(str(child.before))
+    child.send(ENTER)
+    # Copier now asks its own questions, except those the guide answered.
+    helps = {
+        name: re.escape(spec["help"][:30])
+        for name, spec in CONFIG.items()
+        if not name.startswith("_") and isinstance(spec, dict) and spec.get("help")
+    }
+    names, patterns = list(helps), list(helps.values())
+    asked: list[str] = []
+    while (index := child.expect([*patterns, pexpect.EOF])) < len(patterns):
+        name = names[index]
+        if name in asked:
+            continue  # the question drawn again with its answer
+        asked.append(name)
+        child.send("\x15Pty Bot\r" if name == "project_name" else ENTER)  # ^U clears the default
+    child.close()
+    assert child.exitstatus == 0, child.before
+    assert asked[:3] == ["project_name", "package_name", "distribution_name"]
+    assert "cluster_size" in asked
+    assert not {"fix", "store_backend", "seed_encryption"} & set(asked)
+    recorded = answers(tmp_path / "app")
+    assert recorded["project_name"] == "Pty Bot"
+    assert recorded["package_name"] == "pty_bot"
+    assert (recorded["fix"], recorded["store_backend"]) == ("kv_seed", "upstash")
+    assert recorded["seed_encryption"] is True
+    assert "a shared Redis/KV store" in transcript[0]
+
+
+def test_the_guide_says_when_the_recommended_fix_is_not_offered(tmp_path: Path) -> None:
+    child = spawn("new", "--defaults", str(tmp_path / "app"))
+    child.expect("What is a session in your app")
+    child.send(DOWN + ENTER)  # a live connection
+    child.expect("Can that upstream accept connections straight from a browser")
+    child.send(DOWN + ENTER)  # no
+    child.expect("Does a session hold personal data")
+    child.send("n")
+    child.expect("Where will it run")
+    child.send(ENTER)  # Vercel
+    child.expect(r"Recommended: stateful server \(stateful\)")
+    child.expect("Vercel functions cannot hold it")
+    if "stateful" in OFFERED:
+        child.expect("Use the recommended fix")
+        child.send(ENTER)
+        wanted = "stateful"
+    else:
+        child.expect("is not offered by this template version, which offers: " + ", ".join(OFFERED))
+        child.expect("Which offered fix should the project use")
+        child.send(ENTER)
+        wanted = OFFERED[0]
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    assert answers(tmp_path / "app")["fix"] == wanted
+
+
+def test_ctrl_c_stops_without_a_trace(tmp_path: Path) -> None:
+    child = spawn("new", str(tmp_path / "app"))
+    child.expect("What is a session in your app")
+    child.sendcontrol("c")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 130
+    assert not (tmp_path / "app").exists()
+
+
+def test_without_a_terminal_missing_answers_are_an_error_not_a_hang(tmp_path: Path) -> None:
+    result = sessionfix("new", str(tmp_path / "app"))
+    assert result.returncode == 2
+    assert "no terminal to ask questions on: pass --defaults" in result.stderr
+    assert not (tmp_path / "app").exists()
+    result = sessionfix("new", "--defaults")
+    assert result.returncode == 2
+    assert "name the new project's directory" in result.stderr
+
+
+def test_defaults_and_data_generate_without_questions(tmp_path: Path) -> None:
+    result = sessionfix(
+        "new",
+        "--defaults",
+        "--data",
+        "project_name=Voice Bot",
+        "--data",
+        "cluster_size=5",
+        str(tmp_path / "app"),
+    )
+    assert result.returncode == 0, result.stderr
+    recorded = answers(tmp_path / "app")
+    assert (recorded["project_name"], recorded["cluster_size"]) == ("Voice Bot", 5)
+    assert recorded["fix"] == CONFIG["fix"]["default"]
+    assert (tmp_path / "app" / "src" / "voice_bot" / "main.py").is_file()
+
+
+def test_the_guide_answers_can_be_given_as_options(tmp_path: Path) -> None:
+    result = sessionfix(
+        "new",
+        "--defaults",
+        "--session",
+        "data",
+        "--host",
+        "render",
+        "--personal-data",
+        "no",
+        str(tmp_path / "app"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Fix: kv_seed. Your session is data" in result.stderr
+    recorded = answers(tmp_path / "app")
+    assert (recorded["fix"], recorded["store_backend"]) == ("kv_seed", "redis")
+
+
+@pytest.mark.parametrize("fix", ALL_FIXES)
+def test_fix_must_be_one_the_template_offers(tmp_path: Path, fix: str) -> None:
+    result = sessionfix("new", "--defaults", "--fix", fix, str(tmp_path / "app"))
+    if fix in OFFERED:
+        assert result.returncode == 0, result.stderr
+        assert answers(tmp_path / "app")["fix"] == fix
+    else:
+        assert result.returncode == 2
+        assert f"does not offer the fix '{fix}'" in result.stderr
+        assert f"available fixes: {', '.join(OFFERED)}" in result.stderr
+        assert not (tmp_path / "app").exists()
+
+
+def test_a_recommendation_the_template_lacks_is_an_error_without_a_terminal(
+    tmp_path: Path,
+) -> None:
+    args = ["--session", "live", "--browser-direct", "yes", str(tmp_path / "app")]
+    result = sessionfix("new", "--defaults", *args)
+    if "client_direct" in OFFERED:
+        assert result.returncode == 0, result.stderr
+        assert answers(tmp_path / "app")["fix"] == "client_direct"
+    else:
+        assert result.returncode == 2
+        assert "the guide recommends client_direct" in result.stderr
+        assert f"available fixes: {', '.join(OFFERED)} (choose one with --fix)" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--data", "cluster_size=1"], "2 to 16 instances"),
+        (["--data", "no-equals-sign"], "--data takes KEY=VALUE"),
+        (["--template", "/nonexistent/template"], "cannot read the template"),
+    ],
+)
+def test_bad_input_exits_2_with_the_reason(tmp_path: Path, args: list[str], message: str) -> None:
+    result = sessionfix("new", "--defaults", *args, str(tmp_path / "app"))
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert not (tmp_path / "app").exists()
+
+
+def test_a_non_empty_destination_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    result = sessionfix("new", "--defaults", str(tmp_path))
+    assert result.returncode == 2
+    assert "is not an empty directory" in result.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_the_template_defaults_to_this_checkout_at_head() -> None:
+    from sessionfix.template import default_source
+
+    source = default_source(None, None)
+    assert (Path(source.location), source.vcs_ref) == (ROOT, "HEAD")
+    assert default_source("gh:someone/fork", None).vcs_ref is None
+
+
+@pytest.mark.parametrize(
+    ("situation", "fix"),
+    [
+        (Situation(live=False), "kv_seed"),
+        (Situation(live=True, browser_direct=True), "client_direct"),
+        (Situation(live=True, browser_direct=False), "stateful"),
+        (Situation(live=True, browser_direct=None), "stateful"),
+    ],
+)
+def test_the_decision_guide_of_seed_000(situation: Situation, fix: str) -> None:
+    recommendation = recommend(situation)
+    assert recommendation.fix == fix
+    assert recommendation.why.count(". ") == 1 and recommendation.why.endswith(".")
+
+
+@pytest.mark.matrix
+def test_setup_installs_and_runs_the_generated_suite(tmp_path: Path, redis_url: str) -> None:
+    project = tmp_path / "app"
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    result = subprocess.run(
+        [sys.executable, "-m", "sessionfix", "new", "--defaults", "--setup", str(project)],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env={**env, "REDIS_URL": redis_url},
+        check=False,
+        timeout=1_800,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    for step in ("[1/3] Create the project's virtual environment", "[2/3] Install", "[3/3] Run"):
+        assert f"✓ {step}" in result.stderr
+    assert f"cd {project}\n  uv run python -m session_app cluster" in result.stderr
+    assert "uv run pytest" in result.stderr
+    assert (project / ".venv").is_dir()
+    installed = subprocess.run(
+        [project / ".venv" / "bin" / "python", "-c", "import session_app.settings"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert installed.returncode == 0, installed.stderr
