@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .conftest import generate
+from .conftest import generate, uv
 
 ALL_TARGETS = ["docker", "vercel", "render", "fly", "github"]
 
@@ -437,6 +437,37 @@ def test_vercel_alone_cannot_host_the_stateful_fix(tmp_path: Path) -> None:
         generate(tmp_path / "app", fix="stateful", deploy_targets=["vercel", "github"])
     project = generate(tmp_path / "ok", fix="stateful", deploy_targets=["vercel", "render"])
     assert "render.yaml" in (project / "api" / "index.py").read_text()
+
+
+def test_the_vercel_entry_serves_the_app_in_production(tmp_path: Path, redis_url: str) -> None:
+    """What Vercel's runtime does: import api/index.py and serve its `app`, as production."""
+    project = generate(tmp_path / "app", deploy_targets=["vercel"])
+    uv(project, "sync", "--quiet")
+    key = uv(project, "run", "--quiet", "python", "-m", "session_app", "keygen").strip()
+    script = (
+        "import os\n"
+        "from fastapi.testclient import TestClient\n"
+        "from api.index import app\n"
+        "with TestClient(app) as client:\n"
+        "    print(os.environ['APP_ENV'], client.get('/healthz').json()['store'],"
+        " client.post('/api/sessions').status_code)\n"
+    )
+    output = uv(
+        project, "run", "--quiet", "python", "-c", script, REDIS_URL=redis_url, SESSION_KEYS=key
+    )
+    assert "production ok 201" in output.splitlines()
+    # Production, so no store means no start, and the reason.
+    environment = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "REDIS_URL"}}
+    refused = subprocess.run(
+        ["uv", "run", "--quiet", "python", "-c", "import api.index"],
+        cwd=project,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert refused.returncode == 1
+    assert "no session store configured: set REDIS_URL" in refused.stderr
 
 
 # -- docker compose config ----------------------------------------------------------------------
