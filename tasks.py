@@ -5,9 +5,10 @@
     python3 tasks.py test          lint, type-check, build the docs and run the whole test suite
 
 Everything else is installed into `.venv` on first use. The test suite needs a real Redis and
-a headless Chromium: it starts its own `redis-server` on a free port (unless REDIS_URL is set),
-and, when run as root on Debian or Ubuntu, installs the `redis-server` and `chromium` packages
-if they are missing.
+a headless Chromium, and checks generated compose files with Docker Compose: it starts its own
+`redis-server` on a free port (unless REDIS_URL is set), and, when run as root on Debian or
+Ubuntu, installs the `redis-server`, `chromium` and `docker-compose` packages if they are missing
+(`docker-compose` only where the `docker compose` plugin is not installed).
 """
 
 import argparse
@@ -84,6 +85,13 @@ def ensure_program(program: str, package: str) -> None:
     )
 
 
+def has_compose_plugin() -> bool:
+    if not shutil.which("docker"):
+        return False
+    probe = subprocess.run(["docker", "compose", "version"], capture_output=True, check=False)
+    return probe.returncode == 0
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -122,6 +130,9 @@ def test(pytest_args: list[str]) -> None:
     bootstrap()
     if not os.environ.get("CHROMIUM_PATH"):
         ensure_program("chromium", "chromium")
+    if not has_compose_plugin():
+        # The template tests run `config` on every generated compose.yaml.
+        ensure_program("docker-compose", "docker-compose")
     step("ruff and mypy")
     run(UV, "run", "ruff", "check", ".")
     run(UV, "run", "ruff", "format", "--check", ".")
