@@ -198,18 +198,7 @@ class PyModule:
     @property
     def dotted(self) -> str:
         """The import name of the module, as far as its path says: `app/store.py` -> app.store."""
-        name = self.path.removesuffix(".py").replace("/", ".")
-        return name.removesuffix(".__init__")
-
-    def imports_module(self, other: "PyModule") -> list[str]:
-        """The local names under which this module imports `other` as a module."""
-        return [
-            local
-            for local, dotted in self.module_aliases.items()
-            if other.dotted == dotted
-            or other.dotted.endswith("." + dotted)
-            or dotted.endswith("." + other.dotted)
-        ]
+        return self.path.removesuffix(".py").replace("/", ".").removesuffix(".__init__")
 
     def lines(self) -> list[str]:
         if self._lines is None:
@@ -550,6 +539,14 @@ class Project:
                 if function.owner:
                     self.methods.setdefault(function.owner, []).append(function)
         self.origin = self.reach()
+        # `import a.store`, `from a import store as s`: who imports what as a module, by the
+        # name's last part (the scanned root may not be the import root, so suffixes match).
+        self.module_imports: dict[str, list[tuple[PyModule, str, str]]] = {}
+        for module in modules:
+            for local, dotted in module.module_aliases.items():
+                entry = (module, local, dotted)
+                self.module_imports.setdefault(dotted.rpartition(".")[2], []).append(entry)
+        self._importing: dict[PyModule, dict[PyModule, list[str]]] = {}
         self.instances: dict[str, tuple[str, ast.AST, PyModule]] = {}
         for module in modules:
             for name, cls, node in module.instances:
@@ -600,6 +597,19 @@ class Project:
                 names.extend(self.aliases.get(name, ()))
         return origin
 
+    def importing(self, module: PyModule) -> dict[PyModule, list[str]]:
+        """The modules that import `module` as a module, with the local names they give it."""
+        if module not in self._importing:
+            mine = module.dotted
+            found: dict[PyModule, list[str]] = {}
+            for other, local, dotted in self.module_imports.get(mine.rpartition(".")[2], []):
+                if other is not module and (
+                    mine == dotted or mine.endswith("." + dotted) or dotted.endswith("." + mine)
+                ):
+                    found.setdefault(other, []).append(local)
+            self._importing[module] = found
+        return self._importing[module]
+
     def user(self, module: PyModule, name: str) -> Function | None:
         """A reached function that uses this module-level name, here or where it is imported
         (`from store import sessions`, or `import store` and `store.sessions`)."""
@@ -607,23 +617,27 @@ class Project:
             other = function.module
             if other is module or name in other.imported:
                 return function
-            if any(alias in function.identifiers for alias in other.imports_module(module)):
+            if any(
+                alias in function.identifiers for alias in self.importing(module).get(other, ())
+            ):
                 return function
         return None
 
     def importers(self, module: PyModule, name: str) -> list[PyModule]:
         """The modules that import `name` from `module`, or `module` itself, read for changes."""
+        importing = self.importing(module)
         return [
             other.changes(name)
             for other in self.modules
-            if other is not module and (name in other.imported or other.imports_module(module))
+            if other is not module and (name in other.imported or other in importing)
         ]
 
     def changed_elsewhere(self, module: PyModule, name: str) -> bool:
         for other in self.importers(module, name):
             if name in other.mutated:
                 return True
-            if any(f"{a}.{name}" in other.mutated_qualified for a in other.imports_module(module)):
+            aliases = self.importing(module).get(other, ())
+            if any(f"{alias}.{name}" in other.mutated_qualified for alias in aliases):
                 return True
         return False
 
@@ -653,11 +667,11 @@ class Project:
             for alias, sources in module.aliases.items():
                 if alias not in names and sources & set(module.random_names):
                     names[alias] = module.random_names[next(iter(sources & set(names)))]
+            importing = self.importing(module)
             readers = [module] + [
                 other
                 for other in self.modules
-                if other is not module
-                and (set(names) & other.imported or other.imports_module(module))
+                if other is not module and (set(names) & other.imported or other in importing)
             ]
             for reader in readers:
                 uses = key_names(reader)
