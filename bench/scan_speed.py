@@ -75,11 +75,11 @@ def main() -> None:
 
     print(f"Python {platform.python_version()}, {os.cpu_count()} CPUs, load {os.getloadavg()}")
     with tempfile.TemporaryDirectory(prefix="scan-bench-") as scratch:
-        source = Path(args.source)
+        archive = Path(args.source)
         if args.source.startswith("pypi:"):
             (Path(scratch) / "download").mkdir()
-            source = download(args.source.removeprefix("pypi:"), Path(scratch) / "download")
-        root = unpack(source, Path(scratch) / "tree")
+            archive = download(args.source.removeprefix("pypi:"), Path(scratch) / "download")
+        root = unpack(archive, Path(scratch) / "tree")
         files = source_files(root)
         python = [
             (p.relative_to(root).as_posix(), p.read_bytes()) for p in files if p.suffix == ".py"
@@ -102,7 +102,7 @@ def main() -> None:
     whole_s, python_s = statistics.median(whole), statistics.median(python_only)
     parse_s = statistics.median(parse_only)
     print(
-        f"\n{source.name}: {result.python_files} Python files ({size / 1e6:.1f} MB), "
+        f"\n{archive.name}: {result.python_files} Python files ({size / 1e6:.1f} MB), "
         f"{result.javascript_files} JavaScript/TypeScript files, "
         f"{len(result.findings)} findings, {len(result.errors)} files not parsed\n"
     )
