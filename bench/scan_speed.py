@@ -2,14 +2,15 @@
 
 Run by hand from the repository root, with the root environment:
 
-    pip download django --no-deps --no-binary :all: -d /tmp/scan-bench
-    uv run python bench/scan_speed.py /tmp/scan-bench/django-*.tar.gz
+    uv run python bench/scan_speed.py pypi:django
+    uv run python bench/scan_speed.py /tmp/scan-bench/django-5.2.tar.gz   # an archive at hand
 
-The archive (an sdist or a wheel) or directory is unpacked into a temporary directory and
-scanned whole, `--rounds` times; the figures are the median round. `ast.parse` of the same files
-is timed in every round too, as the floor any `ast`-based scanner stands on: on a busy machine
-the ratio moves much less than the absolute figures. Targets: at least 500 Python
-files per second; 100 % precision and recall on tests/scan_corpus.
+`pypi:NAME` downloads the package's sdist with pip into a temporary directory. The archive (an
+sdist or a wheel) or directory is unpacked into a temporary directory and scanned whole,
+`--rounds` times; the figures are the median round. `ast.parse` of the same files is timed in
+every round too, as the floor any `ast`-based scanner stands on: on a busy machine the ratio
+moves much less than the absolute figures. Targets: at least 500 Python files per second;
+100 % precision and recall on tests/scan_corpus.
 """
 
 import argparse
@@ -19,6 +20,8 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import tarfile
 import tempfile
 import time
@@ -30,6 +33,15 @@ from sessionfix.scan.python import scan_python
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "scan_corpus"
+
+
+def download(requirement: str, into: Path) -> Path:
+    """The sdist of a PyPI package, downloaded with pip (the package's source tree, tests too)."""
+    command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
+    command += ["--no-binary", ":all:", "--dest", str(into), requirement]
+    subprocess.run(command, check=True)  # noqa: S603 (pip, with the name given by hand)
+    [archive] = into.iterdir()
+    return archive
 
 
 def unpack(archive: Path, into: Path) -> Path:
@@ -57,13 +69,17 @@ def corpus_quality() -> tuple[float, float, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("source", type=Path, help="an sdist, a wheel, or a directory")
+    parser.add_argument("source", help="pypi:NAME, or an sdist, a wheel, or a directory")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
 
     print(f"Python {platform.python_version()}, {os.cpu_count()} CPUs, load {os.getloadavg()}")
     with tempfile.TemporaryDirectory(prefix="scan-bench-") as scratch:
-        root = unpack(args.source, Path(scratch))
+        archive = Path(args.source)
+        if args.source.startswith("pypi:"):
+            (Path(scratch) / "download").mkdir()
+            archive = download(args.source.removeprefix("pypi:"), Path(scratch) / "download")
+        root = unpack(archive, Path(scratch) / "tree")
         files = source_files(root)
         python = [
             (p.relative_to(root).as_posix(), p.read_bytes()) for p in files if p.suffix == ".py"
@@ -86,7 +102,7 @@ def main() -> None:
     whole_s, python_s = statistics.median(whole), statistics.median(python_only)
     parse_s = statistics.median(parse_only)
     print(
-        f"\n{args.source.name}: {result.python_files} Python files ({size / 1e6:.1f} MB), "
+        f"\n{archive.name}: {result.python_files} Python files ({size / 1e6:.1f} MB), "
         f"{result.javascript_files} JavaScript/TypeScript files, "
         f"{len(result.findings)} findings, {len(result.errors)} files not parsed\n"
     )

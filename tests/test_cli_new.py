@@ -2,8 +2,10 @@
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ import pexpect
 import pytest
 import yaml
 
+from sessionfix import cli
 from sessionfix.guide import Situation, recommend
 from sessionfix.template import offered_fixes
 
@@ -20,6 +23,56 @@ ALL_FIXES = ("kv_seed", "client_direct", "stateful")
 CONFIG = yaml.safe_load((ROOT / "copier.yml").read_text())
 OFFERED = offered_fixes(CONFIG)
 DOWN, ENTER = "\x1b[B", "\r"
+LABEL_OF = {value: label for label, value in CONFIG["fix"]["choices"].items()}
+
+
+def template_copy(destination: Path, edit: Callable[[str], str]) -> Path:
+    """This work tree (uncommitted changes included) committed in a new git repository, with
+    its copier.yml changed by `edit`: an older or different template version, for real."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
+    for name in filter(None, listed):
+        if (ROOT / name).is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, destination / name)
+    config = destination / "copier.yml"
+    config.write_text(edit(config.read_text()))
+    git = [
+        "git",
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@example.com",
+        "-c",
+        "commit.gpgsign=false",
+    ]
+    subprocess.run([*git, "init", "--quiet"], cwd=destination, check=True)
+    subprocess.run([*git, "add", "--all"], cwd=destination, check=True)
+    subprocess.run([*git, "commit", "--quiet", "-m", "template"], cwd=destination, check=True)
+    return destination
+
+
+def without(fix: str) -> Callable[[str], str]:
+    def edit(text: str) -> str:
+        line = f'    "{LABEL_OF[fix]}": {fix}\n'
+        assert line in text
+        return text.replace(line, "")
+
+    return edit
+
+
+@pytest.fixture(scope="module")
+def lacking(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Template versions that do not offer one of the fixes."""
+    return {
+        fix: template_copy(tmp_path_factory.mktemp(f"without-{fix}"), without(fix))
+        for fix in ("stateful", "client_direct")
+    }
 
 
 def sessionfix(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -40,7 +93,7 @@ def answers(project: Path) -> dict[str, Any]:
     return loaded
 
 
-def spawn(*args: str) -> "pexpect.spawn[str]":
+def spawn(*args: str, cwd: Path | None = None) -> "pexpect.spawn[str]":
     child = pexpect.spawn(
         sys.executable,
         ["-m", "sessionfix", *args],
@@ -48,8 +101,16 @@ def spawn(*args: str) -> "pexpect.spawn[str]":
         timeout=60,
         dimensions=(50, 250),
         env={**os.environ, "TERM": "xterm"},
+        cwd=cwd,
     )
     return child
+
+
+def finish(child: "pexpect.spawn[str]") -> int:
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus is not None, child.before
+    return child.exitstatus
 
 
 def test_the_guide_recommends_and_prefills_then_copier_asks_the_rest(tmp_path: Path) -> None:
@@ -92,8 +153,11 @@ def test_the_guide_recommends_and_prefills_then_copier_asks_the_rest(tmp_path: P
     assert "a shared Redis/KV store" in transcript[0]
 
 
-def test_the_guide_says_when_the_recommended_fix_is_not_offered(tmp_path: Path) -> None:
-    child = spawn("new", "--defaults", str(tmp_path / "app"))
+def test_the_guide_says_when_the_recommended_fix_is_not_offered(
+    tmp_path: Path, lacking: dict[str, Path]
+) -> None:
+    template = lacking["stateful"]
+    child = spawn("new", "--defaults", "--template", str(template), str(tmp_path / "app"))
     child.expect("What is a session in your app")
     child.send(DOWN + ENTER)  # a live connection
     child.expect("Can that upstream accept connections straight from a browser")
@@ -104,19 +168,88 @@ def test_the_guide_says_when_the_recommended_fix_is_not_offered(tmp_path: Path) 
     child.send(ENTER)  # Vercel
     child.expect(r"Recommended: stateful server \(stateful\)")
     child.expect("Vercel functions cannot hold it")
-    if "stateful" in OFFERED:
-        child.expect("Use the recommended fix")
-        child.send(ENTER)
-        wanted = "stateful"
-    else:
-        child.expect("is not offered by this template version, which offers: " + ", ".join(OFFERED))
-        child.expect("Which offered fix should the project use")
-        child.send(ENTER)
-        wanted = OFFERED[0]
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 0, child.before
-    assert answers(tmp_path / "app")["fix"] == wanted
+    child.expect(
+        "The recommended fix, stateful, is not offered by this template version, which offers: "
+        "kv_seed, client_direct"
+    )
+    child.expect("Which offered fix should the project use")
+    child.send(DOWN + ENTER)  # the second offered fix
+    assert finish(child) == 0, child.before
+    assert answers(tmp_path / "app")["fix"] == "client_direct"
+
+
+def test_yes_the_upstream_takes_browser_connections_recommends_client_direct(
+    tmp_path: Path,
+) -> None:
+    child = spawn("new", "--defaults", str(tmp_path / "app"))
+    child.expect("What is a session in your app")
+    child.send(DOWN + ENTER)  # a live connection
+    child.expect("Can that upstream accept connections straight from a browser")
+    child.send(ENTER)  # yes
+    child.expect("Does a session hold personal data")
+    child.send("n")
+    child.expect("Where will it run")
+    child.send(ENTER)
+    child.expect(r"Recommended: client-direct \(client_direct\)")
+    child.expect("Use the recommended fix")
+    child.send(ENTER)
+    assert finish(child) == 0, child.before
+    assert answers(tmp_path / "app")["fix"] == "client_direct"
+
+
+def test_not_sure_about_the_upstream_recommends_the_safe_stateful_server(tmp_path: Path) -> None:
+    child = spawn("new", "--defaults", str(tmp_path / "app"))
+    child.expect("What is a session in your app")
+    child.send(DOWN + ENTER)  # a live connection
+    child.expect("Can that upstream accept connections straight from a browser")
+    child.send(DOWN + DOWN + ENTER)  # not sure
+    child.expect("Does a session hold personal data")
+    child.send("n")
+    child.expect("Where will it run")
+    child.send(DOWN + ENTER)  # Render
+    child.expect(r"Recommended: stateful server \(stateful\)")
+    child.expect("you were not sure, so this is the safe choice")
+    child.expect("Use the recommended fix")
+    child.send(ENTER)
+    assert finish(child) == 0, child.before
+    assert answers(tmp_path / "app")["fix"] == "stateful"
+
+
+def test_another_fix_can_be_picked_and_keeps_what_the_guide_was_told(tmp_path: Path) -> None:
+    child = spawn("new", "--defaults", str(tmp_path / "app"))
+    child.expect("What is a session in your app")
+    child.send(ENTER)  # data
+    child.expect("Does a session hold personal data")
+    child.send("n")
+    child.expect("Where will it run")
+    child.send(ENTER)  # Vercel
+    child.expect(r"Recommended: KV \+ seed \(kv_seed\)")
+    child.expect("Use the recommended fix")
+    child.send(DOWN + ENTER)  # the first other fix
+    assert finish(child) == 0, child.before
+    others = [fix for fix in OFFERED if fix != "kv_seed"]
+    recorded = answers(tmp_path / "app")
+    assert recorded["fix"] == others[0]
+    assert "store_backend" not in recorded  # a kv_seed question, not asked for another fix
+
+
+def test_without_dest_the_guide_asks_for_the_folder(tmp_path: Path) -> None:
+    child = spawn("new", "--defaults", "--fix", "kv_seed", cwd=tmp_path)
+    child.expect("Where should the project go")
+    child.send("\x15voice-app" + ENTER)  # ^U clears the suggested name
+    assert finish(child) == 0, child.before
+    assert answers(tmp_path / "voice-app")["fix"] == "kv_seed"
+    assert not (tmp_path / "session-app").exists()
+
+
+def test_ctrl_c_at_a_copier_question_stops_without_a_trace(tmp_path: Path) -> None:
+    child = spawn("new", "--fix", "kv_seed", str(tmp_path / "app"))
+    child.expect(re.escape(CONFIG["project_name"]["help"][:30]))
+    child.sendcontrol("c")
+    assert finish(child) == 130
+    assert "Traceback" not in str(child.before)
+    assert "Stopped." in str(child.before)
+    assert not (tmp_path / "app").exists()
 
 
 def test_ctrl_c_stops_without_a_trace(tmp_path: Path) -> None:
@@ -175,30 +308,94 @@ def test_the_guide_answers_can_be_given_as_options(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("fix", ALL_FIXES)
-def test_fix_must_be_one_the_template_offers(tmp_path: Path, fix: str) -> None:
-    result = sessionfix("new", "--defaults", "--fix", fix, str(tmp_path / "app"))
-    if fix in OFFERED:
+def test_fix_must_be_one_the_template_offers(
+    tmp_path: Path, fix: str, lacking: dict[str, Path]
+) -> None:
+    template = str(lacking["stateful"])
+    result = sessionfix(
+        "new", "--defaults", "--template", template, "--fix", fix, str(tmp_path / "app")
+    )
+    if fix != "stateful":
         assert result.returncode == 0, result.stderr
         assert answers(tmp_path / "app")["fix"] == fix
     else:
         assert result.returncode == 2
-        assert f"does not offer the fix '{fix}'" in result.stderr
-        assert f"available fixes: {', '.join(OFFERED)}" in result.stderr
+        assert "does not offer the fix 'stateful'" in result.stderr
+        assert "available fixes: kv_seed, client_direct" in result.stderr
         assert not (tmp_path / "app").exists()
 
 
 def test_a_recommendation_the_template_lacks_is_an_error_without_a_terminal(
-    tmp_path: Path,
+    tmp_path: Path, lacking: dict[str, Path]
 ) -> None:
     args = ["--session", "live", "--browser-direct", "yes", str(tmp_path / "app")]
     result = sessionfix("new", "--defaults", *args)
-    if "client_direct" in OFFERED:
-        assert result.returncode == 0, result.stderr
-        assert answers(tmp_path / "app")["fix"] == "client_direct"
-    else:
-        assert result.returncode == 2
-        assert "the guide recommends client_direct" in result.stderr
-        assert f"available fixes: {', '.join(OFFERED)} (choose one with --fix)" in result.stderr
+    assert result.returncode == 0, result.stderr
+    assert answers(tmp_path / "app")["fix"] == "client_direct"
+    shutil.rmtree(tmp_path / "app")
+    result = sessionfix("new", "--defaults", "--template", str(lacking["client_direct"]), *args)
+    assert result.returncode == 2
+    assert "the guide recommends client_direct" in result.stderr
+    assert "available fixes: kv_seed, stateful (choose one with --fix)" in result.stderr
+    assert not (tmp_path / "app").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--fix", "kv_seed", "--host", "vercel"], {"store_backend": "upstash"}),
+        (["--host", "vercel"], {"fix": "kv_seed", "store_backend": "upstash"}),
+        (
+            ["--host", "fly", "--personal-data", "yes"],
+            {"store_backend": "redis", "seed_encryption": True},
+        ),
+        (
+            ["--fix", "kv_seed", "--host", "vercel", "--data", "store_backend=redis"],
+            {"store_backend": "redis"},
+        ),
+        (["--browser-direct", "yes", "--host", "vercel"], {"fix": "client_direct"}),
+    ],
+    ids=["fix-and-host", "host-alone", "host-and-personal-data", "data-wins", "browser-direct"],
+)
+def test_every_guide_answer_counts_without_a_terminal(
+    tmp_path: Path, args: list[str], expected: dict[str, Any]
+) -> None:
+    result = sessionfix("new", "--defaults", *args, str(tmp_path / "app"))
+    assert result.returncode == 0, result.stderr
+    recorded = answers(tmp_path / "app")
+    assert {key: recorded.get(key) for key in expected} == expected
+
+
+def test_a_copier_error_is_a_message_not_a_traceback(tmp_path: Path) -> None:
+    def newer(text: str) -> str:
+        return text.replace('_min_copier_version: "9.4"', '_min_copier_version: "99.0"')
+
+    template = template_copy(tmp_path / "template", newer)
+    result = sessionfix("new", "--defaults", "--template", str(template), str(tmp_path / "app"))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "sessionfix new: error: Copier could not generate" in result.stderr
+    assert "99.0" in result.stderr
+    assert not (tmp_path / "app").exists()
+
+
+def test_setup_without_uv_or_hooks_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def no_uv() -> str:
+        raise FileNotFoundError("uv")
+
+    monkeypatch.setattr("sessionfix.postcopy.uv.find_uv_bin", no_uv)
+    assert cli.main(["new", "--defaults", "--setup", str(tmp_path / "one")]) == 1
+    error = capsys.readouterr().err
+    assert "one was generated, but its setup cannot run: the uv executable" in error
+    assert "uv sync && uv run pytest" in error
+    monkeypatch.undo()
+    monkeypatch.setattr("sessionfix.postcopy.CHECKOUT", tmp_path / "nowhere")
+    assert cli.main(["new", "--defaults", "--setup", str(tmp_path / "two")]) == 1
+    error = capsys.readouterr().err
+    assert "the post-copy scripts (hooks/post-copy) are not installed" in error
+    assert (tmp_path / "two" / ".copier-answers.yml").is_file()
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sessionfix.scan import RULES
+import pytest
+
+from sessionfix import cli
+from sessionfix.scan import RULES, python
 
 from .conftest import ROOT
 
@@ -33,7 +36,7 @@ def test_findings_exit_1_with_file_line_rule_why_and_fix() -> None:
 def test_a_clean_tree_exits_0() -> None:
     result = sessionfix("scan", str(CORPUS / "fixed"))
     assert result.returncode == 0, result.stdout
-    assert result.stdout.startswith("No findings: 8 files scanned")
+    assert result.stdout.startswith("No findings: 9 files scanned")
 
 
 def test_usage_errors_exit_2() -> None:
@@ -74,7 +77,8 @@ def test_sarif_has_what_the_2_1_0_schema_requires() -> None:
     for rule in driver["rules"]:
         assert rule["shortDescription"]["text"] and rule["fullDescription"]["text"]
     assert run["originalUriBaseIds"]["SRCROOT"]["uri"].endswith("/")
-    assert len(run["results"]) == 21
+    manifest = json.loads((CORPUS / "manifest.json").read_text())["expected"]
+    assert len(run["results"]) == sum(e["app"].startswith("broken/") for e in manifest)
     for item in run["results"]:
         assert item["message"]["text"]
         assert item["level"] in {"none", "note", "warning", "error"}
@@ -144,3 +148,69 @@ def test_routes_registered_inside_a_function_are_found(tmp_path: Path) -> None:
     result = sessionfix("scan", str(tmp_path))
     assert result.returncode == 1, result.stdout
     assert "store.js:1:7: process-local-sessions: `carts`" in result.stdout
+
+
+def test_a_file_the_scanner_fails_on_is_reported_and_the_scan_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "odd.py").write_text("x = 1\n")
+    (tmp_path / "app.py").write_text((SEED001 / "run.py").read_text())
+    summarise = python.summarise
+
+    def failing(path: str, source: bytes) -> python.PyModule:
+        if path == "odd.py":
+            raise IndexError("a pattern the scanner did not expect")
+        return summarise(path, source)
+
+    monkeypatch.setattr(python, "summarise", failing)
+    assert cli.main(["scan", str(tmp_path)]) == 1  # findings elsewhere: the usual status
+    out = capsys.readouterr().out
+    assert "warning: odd.py: not analysed, the scanner failed on it (IndexError: a pattern" in out
+    assert "app.py:12:1: process-local-sessions" in out
+
+
+def test_javascript_that_does_not_parse_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "server.js").write_text(
+        "const app = require('express')();\n"
+        "const sessions = new Map();\n"
+        "app.post('/s/:id', (req, res) => { sessions.set(req.params.id, {}); res.end(); });\n"
+        "app.get('/x', (req, res) => { res.json({ a: ; }) });\n"
+    )
+    result = sessionfix("scan", str(tmp_path), "--format", "json")
+    assert result.returncode == 1
+    document = json.loads(result.stdout)
+    [error] = document["errors"]
+    assert error.startswith("server.js:4: does not parse as JavaScript/TypeScript")
+    assert [(f["path"], f["line"]) for f in document["findings"]] == [("server.js", 2)]
+
+
+def test_environments_and_build_output_are_skipped_but_source_so_named_is_not(
+    tmp_path: Path,
+) -> None:
+    broken = (SEED001 / "run.py").read_text()
+    for folder in ("env", "venv-3.12", "build", "src/build", "src/env", "dist"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "run.py").write_text(broken)
+    (tmp_path / "env" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (tmp_path / "venv-3.12" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'app'\n")  # build/, dist/: output
+    result = sessionfix("scan", str(tmp_path), "--format", "json")
+    paths = {f["path"] for f in json.loads(result.stdout)["findings"]}
+    assert paths == {"src/build/run.py", "src/env/run.py"}
+
+
+def test_state_set_up_under_except_star_is_found(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(
+        "from fastapi import FastAPI\n"
+        "app = FastAPI()\n"
+        "try:\n"
+        "    from redis import Redis\n"
+        "except* ImportError:\n"
+        "    sessions: dict[str, str] = {}\n"
+        "@app.put('/s/{session_id}')\n"
+        "def put(session_id: str, state: str) -> None:\n"
+        "    sessions[session_id] = state\n"
+    )
+    result = sessionfix("scan", str(tmp_path))
+    assert result.returncode == 1
+    assert "app.py:6:5: process-local-sessions: `sessions`" in result.stdout

@@ -94,7 +94,14 @@ def template_fixes() -> list[str]:
 
 @pytest.mark.parametrize(
     "answers",
-    [{"fix": fix} for fix in template_fixes()] + [{"fix": "kv_seed", "store_backend": "upstash"}],
+    [{"fix": fix} for fix in template_fixes()]
+    + [
+        {"fix": "kv_seed", "store_backend": "upstash"},
+        {"fix": "kv_seed", "seed_encryption": False},
+        {"fix": "kv_seed", "seed_in_query": True},
+        {"fix": "stateful", "realtime_instances": 4, "session_ttl_hours": 1},
+        {"fix": "client_direct", "upstream_provider": "openai"},
+    ],
     ids=lambda answers: "-".join(str(v) for v in answers.values()),
 )
 def test_every_generated_project_is_clean(tmp_path: Path, answers: dict[str, Any]) -> None:

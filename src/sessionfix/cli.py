@@ -1,13 +1,14 @@
 """The `sessionfix` command: `new` generates a project, `scan` checks an existing one.
 
-Exit status: 0 success (for `scan`: no findings), 1 findings or a failed step, 2 usage error.
+Exit status: 0 success (for `scan`: no findings), 1 findings or a failed step, 2 usage error,
+130 stopped with Ctrl+C.
 """
 
 import argparse
 import sys
 from pathlib import Path
 
-from .new import UsageError, add_arguments, run_new
+from .new import StepError, UsageError, add_arguments, run_new
 from .scan import scan
 from .scan.javascript import EXTENSIONS
 from .scan.report import FORMATS, render
@@ -52,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(f"sessionfix {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except StepError as error:
+        print(f"sessionfix {args.command}: error: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("\nStopped.", file=sys.stderr)
         return 130

@@ -2,8 +2,9 @@
 
 The questions avoid the fixes' own vocabulary: is the session a live connection or data, can
 the upstream take connections straight from a browser, does the session hold personal data, and
-where will the app run. The answers also prefill the fix's own Copier questions where they say
-something (Vercel -> the Upstash REST store; personal data -> encrypted seeds).
+where will the app run. The answers also prefill the chosen fix's own Copier questions where they
+say something (Vercel -> the Upstash REST store; personal data -> encrypted seeds), whichever fix
+the person ends up with.
 """
 
 from dataclasses import dataclass, field
@@ -40,13 +41,20 @@ class Recommendation:
     answers: dict[str, Any] = field(default_factory=dict)  # Copier answers for that fix
 
 
-def recommend(situation: Situation) -> Recommendation:
-    if not situation.live:
-        answers: dict[str, Any] = {}
+def prefilled(fix: str, situation: Situation) -> dict[str, Any]:
+    """The Copier answers of `fix` that the guide's answers decide."""
+    answers: dict[str, Any] = {}
+    if fix == "kv_seed":
         if situation.host is not None and situation.host != "other":
             answers["store_backend"] = "upstash" if situation.host == "vercel" else "redis"
         if situation.personal_data:
             answers["seed_encryption"] = True
+    return answers
+
+
+def recommend(situation: Situation) -> Recommendation:
+    if not situation.live:
+        answers = prefilled("kv_seed", situation)
         second = "A signed seed in every response lets a cold instance recover a session"
         if situation.personal_data:
             second += ", encrypted because sessions hold personal data"
@@ -81,17 +89,22 @@ def ask_situation(known: dict[str, Any]) -> Situation:
     """Ask what `known` (from the command line) does not already say."""
     live = known.get("live")
     if live is None:
-        live = questionary.select(
-            "What is a session in your app?",
-            choices=[
-                questionary.Choice("Data: chat turns, form answers, a cart, agent state", False),
-                questionary.Choice(
-                    "A live connection: a WebSocket, WebRTC, or a streaming SDK session to an "
-                    "upstream service",
-                    True,
-                ),
-            ],
-        ).unsafe_ask()
+        live = (
+            questionary.select(
+                "What is a session in your app?",
+                choices=[
+                    questionary.Choice(
+                        "Data: chat turns, form answers, a cart, agent state", "data"
+                    ),
+                    questionary.Choice(
+                        "A live connection: a WebSocket, WebRTC, or a streaming SDK session to an "
+                        "upstream service",
+                        "live",
+                    ),
+                ],
+            ).unsafe_ask()
+            == "live"
+        )
     browser = known.get("browser_direct")
     if live and "browser_direct" not in known:
         browser = questionary.select(
@@ -101,14 +114,16 @@ def ask_situation(known: dict[str, Any]) -> Situation:
                 questionary.Choice(
                     "Yes (for example OpenAI Realtime client secrets, or a service that takes "
                     "tokens)",
-                    True,
+                    "yes",
                 ),
                 questionary.Choice(
-                    "No: it needs a server-side secret or a server-only protocol", False
+                    "No: it needs a server-side secret or a server-only protocol", "no"
                 ),
-                questionary.Choice("Not sure", None),
+                # A value of None would make questionary return the title, which is truthy.
+                questionary.Choice("Not sure", "unsure"),
             ],
         ).unsafe_ask()
+        browser = {"yes": True, "no": False}.get(browser)
     personal = known.get("personal_data")
     if personal is None:
         personal = questionary.confirm(

@@ -7,17 +7,23 @@ from pathlib import Path
 from typing import Any
 
 import copier
+import copier.errors
 import questionary
 import yaml
 from rich.console import Console
 
-from .guide import FIX_LABELS, HOSTS, Situation, ask_situation, choose_fix, recommend
-from .postcopy import run_setup
+from .guide import FIX_LABELS, HOSTS, Situation, ask_situation, choose_fix, prefilled, recommend
+from .postcopy import SetupError, run_setup
 from .template import Source, TemplateError, default_source, offered_fixes, read_config
 
 
 class UsageError(Exception):
     """Bad or missing input: the command exits with status 2 and this message."""
+
+
+class StepError(Exception):
+    """A step failed (Copier, the setup scripts): the command exits with status 1 and this
+    message."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,6 +85,7 @@ def known_situation(args: argparse.Namespace) -> dict[str, Any]:
         known["live"] = args.session == "live"
     if args.browser_direct:
         known["browser_direct"] = args.browser_direct == "yes"
+        known.setdefault("live", True)  # only a live session has an upstream to connect to
     if args.personal_data:
         known["personal_data"] = args.personal_data == "yes"
     if args.host:
@@ -112,10 +119,10 @@ def run_new(args: argparse.Namespace) -> int:
 
     source = default_source(args.template, args.vcs_ref)
     try:
-        offered = offered_fixes(read_config(source))
+        config = read_config(source)
+        offered = offered_fixes(config)
     except (TemplateError, OSError) as error:
         raise UsageError(f"cannot read the template at {source.location}: {error}") from None
-    answers: dict[str, Any] = {}
     known = known_situation(args)
     if fix is None and (tty or "live" in known):
         situation = ask_situation(known) if tty else Situation(**known)
@@ -130,23 +137,32 @@ def run_new(args: argparse.Namespace) -> int:
                 f"the guide recommends {recommendation.fix}, which this template version does "
                 f"not offer; available fixes: {', '.join(offered)} (choose one with --fix)"
             )
-        if fix == recommendation.fix:
-            answers.update(recommendation.answers)
+    else:
+        # --fix, or no terminal and no --session: the guide is not run, but what it was told
+        # still decides the chosen (or default) fix's own questions.
+        situation = Situation(
+            bool(known.get("live")), None, known.get("personal_data"), known.get("host")
+        )
     if fix is not None and fix not in offered:
         raise UsageError(
             f"this template version does not offer the fix {fix!r}; available fixes: "
             f"{', '.join(offered)}"
         )
+    chosen = fix or str(config.get("fix", {}).get("default", ""))
+    answers: dict[str, Any] = prefilled(chosen, situation)
     if fix is not None:
         answers["fix"] = fix
-    answers.update(data)
+    answers.update(data)  # --data has the last word
     generate(source, dest, answers, defaults=args.defaults)
     if not args.setup:
         return 0
     console = Console(stderr=True)
     console.print(f"\nSetting up {dest}")
-    if not run_setup(dest, console):
-        return 1
+    try:
+        if not run_setup(dest, console):
+            return 1
+    except SetupError as error:
+        raise StepError(f"{dest} was generated, but its setup cannot run: {error}") from None
     package = yaml.safe_load((dest / ".copier-answers.yml").read_text())["package_name"]
     console.print(
         f"\nReady. Next:\n  cd {dest}\n  uv run python -m {package} cluster   "
@@ -172,5 +188,12 @@ def generate(source: Source, dest: Path, answers: dict[str, Any], defaults: bool
                 vcs_ref=source.vcs_ref,
                 unsafe=False,
             )
-        except ValueError as error:  # an answer a validator refuses
+        except KeyboardInterrupt:
+            raise  # Ctrl+C at one of Copier's questions (CopierAnswersInterrupt): "Stopped."
+        except ValueError as error:  # an answer a validator refuses, a bad --data value
             raise UsageError(str(error).strip()) from None
+        except (copier.errors.CopierError, OSError) as error:
+            # Copier's own errors, a git command it runs (plumbum's error is an OSError), a
+            # destination it cannot write.
+            message = str(error).strip() or type(error).__name__
+            raise StepError(f"Copier could not generate {dest}: {message}") from None

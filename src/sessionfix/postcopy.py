@@ -21,12 +21,29 @@ from .template import CHECKOUT
 SCRIPT_TIMEOUT = 1_500  # seconds; a generated suite takes a few minutes, a hang must end
 
 
+class SetupError(Exception):
+    """The setup cannot start: what is missing, and what to do."""
+
+
 def hooks_directory() -> Path:
     """In a wheel the scripts are package data; in a checkout, the repository's hooks/."""
     for candidate in (Path(__file__).parent / "hooks", CHECKOUT / "hooks"):
         if (candidate / "post-copy").is_dir():
             return candidate / "post-copy"
-    raise FileNotFoundError("the post-copy scripts (hooks/post-copy) are not installed")
+    raise SetupError(
+        "the post-copy scripts (hooks/post-copy) are not installed with sessionfix; reinstall it, "
+        "or set the project up by hand: uv sync && uv run pytest"
+    )
+
+
+def uv_executable() -> str:
+    try:
+        return uv.find_uv_bin()
+    except (FileNotFoundError, OSError) as error:
+        raise SetupError(
+            f"the uv executable that comes with sessionfix is missing ({error}); reinstall "
+            "sessionfix, or install uv and run: uv sync && uv run pytest"
+        ) from None
 
 
 def label(script: Path) -> str:
@@ -37,10 +54,13 @@ def label(script: Path) -> str:
 def run_setup(project: Path, console: Console) -> bool:
     """Run every post-copy script; False (after saying why) when one fails."""
     scripts = sorted(hooks_directory().glob("*.py"))
-    log_path = Path(tempfile.mkstemp(prefix="sessionfix-setup-", suffix=".log")[1])
+    if not scripts:
+        raise SetupError(f"{hooks_directory()} holds no post-copy script")
     environment = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
-    environment["SESSIONFIX_UV"] = uv.find_uv_bin()
-    with log_path.open("w") as log:
+    environment["SESSIONFIX_UV"] = uv_executable()
+    handle, name = tempfile.mkstemp(prefix="sessionfix-setup-", suffix=".log")
+    log_path = Path(name)
+    with os.fdopen(handle, "w") as log:
         for number, script in enumerate(scripts, 1):
             step = f"[{number}/{len(scripts)}] {label(script)}"
             log.write(f"==> {step}\n")

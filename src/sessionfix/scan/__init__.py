@@ -12,10 +12,24 @@ __all__ = ["FIX_ADVICE", "RULES", "Finding", "Rule", "ScanResult", "scan"]
 
 # Installed dependencies, generated and cached files: not the code under review.
 SKIPPED_DIRECTORIES = {
-    ".git", ".hg", ".svn", ".venv", "venv", "env", ".env", "node_modules", "__pycache__",
-    ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox", ".nox", ".next", ".nuxt", ".vercel",
-    ".turbo", "dist", "build", "site-packages", ".output", "coverage",
+    ".git", ".hg", ".svn", ".venv", "node_modules", "__pycache__", ".mypy_cache",
+    ".pytest_cache", ".ruff_cache", ".tox", ".nox", ".next", ".nuxt", ".vercel", ".turbo",
+    "site-packages", ".output",
 }  # fmt: skip
+# Names that are build output beside a project's manifest, but may be source anywhere else
+# (a `build` package, an `env` settings module).
+BUILD_OUTPUTS = {"build", "dist", "coverage"}
+MANIFESTS = ("package.json", "pyproject.toml", "setup.py", "setup.cfg")
+
+
+def skipped(parent: Path, name: str) -> bool:
+    if name in SKIPPED_DIRECTORIES:
+        return True
+    folder = parent / name
+    # A virtual environment or conda environment, whatever its name (`venv`, `env`, `.env`...).
+    if (folder / "pyvenv.cfg").is_file() or (folder / "conda-meta").is_dir():
+        return True
+    return name in BUILD_OUTPUTS and any((parent / m).is_file() for m in MANIFESTS)
 
 
 @dataclass
@@ -36,8 +50,8 @@ def source_files(root: Path) -> list[Path]:
         return [root]
     found = []
     for directory, subdirectories, names in os.walk(root):
-        subdirectories[:] = sorted(d for d in subdirectories if d not in SKIPPED_DIRECTORIES)
         base = Path(directory)
+        subdirectories[:] = sorted(d for d in subdirectories if not skipped(base, d))
         found += [base / n for n in sorted(names) if n.endswith((".py", *EXTENSIONS))]
     # Type declarations hold no state; minified bundles are vendored, not the code under review.
     return [path for path in found if not path.name.endswith((".d.ts", ".min.js"))]

@@ -19,12 +19,12 @@ from .model import (
     CREATE_WORDS,
     KEY_WORDS,
     RECOVER_WORDS,
-    SECRET_WORDS,
     SESSION_WORDS,
     SINGLE_STATE_WORDS,
     STATE_WORDS,
     Finding,
     fixes_for,
+    internal_error,
     suppressed_rules,
     words,
 )
@@ -36,6 +36,13 @@ ROUTE_METHODS = {"get", "post", "put", "patch", "delete", "all", "use", "route",
 ROUTE_METHODS |= {"head", "ws"}
 HTTP_EXPORTS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 RANDOM_CALLS = {"randomBytes", "randomUUID", "getRandomValues", "generateKeySync", "generateSecret"}
+# Calls that take a signing or encryption key, and the position of that key.
+KEYED_CALLS = {
+    "createHmac": 1, "createCipheriv": 1, "createDecipheriv": 1, "createSecretKey": 0,
+    "importKey": 1, "cookieParser": 0, "sign": 1, "verify": 1, "jwtVerify": 1,
+}  # fmt: skip
+# Options that are keys: `session({ secret })`, iron-session's `password`, `jwt({ secret })`.
+KEY_PROPERTIES = {"secret", "secretKey", "signingKey", "password", "secrets", "keys"}
 FUNCTIONS = {
     "function_declaration", "function_expression", "arrow_function", "method_definition",
     "generator_function_declaration", "generator_function",
@@ -97,12 +104,17 @@ def ident(node: Node | None) -> str:
 
 
 def owner(node: Node | None) -> str:
-    """The object a member or subscript expression belongs to: `sessions` in `sessions.get`."""
+    """The object a member or subscript expression belongs to: `sessions` in `sessions.get`,
+    `store.sessions` in `store.sessions.set` (a namespace import's export)."""
     node = unwrap(node)
     if node is not None and node.type in {"member_expression", "subscript_expression"}:
         base = unwrap(node.child_by_field_name("object"))
         if base is not None and base.type in {"identifier", "this"}:
             return text(base)
+        if base is not None and base.type == "member_expression":
+            namespace = unwrap(base.child_by_field_name("object"))
+            if namespace is not None and namespace.type == "identifier":
+                return f"{text(namespace)}.{ident(base)}"
     return ""
 
 
@@ -149,7 +161,11 @@ class JsModule:
     mutated: set[str] = field(default_factory=set)
     keys: dict[str, set[str]] = field(default_factory=dict)
     singletons: dict[str, Node] = field(default_factory=dict)
-    secrets: list[tuple[str, Node]] = field(default_factory=list)
+    secrets: list[tuple[str, Node]] = field(default_factory=list)  # drawn at import
+    key_uses: dict[str, str] = field(default_factory=dict)  # names used as keys, and how
+    direct_secrets: list[tuple[str, Node]] = field(default_factory=list)  # how, the random call
+    # Imported names: local name -> (specifier, exported name, or "" for the whole module).
+    bindings: dict[str, tuple[str, str]] = field(default_factory=dict)
     created: list[tuple[str, Node]] = field(default_factory=list)
 
 
@@ -159,6 +175,43 @@ def top_level_declarators(root: Node) -> Iterator[Node]:
             statement = statement.child_by_field_name("declaration") or statement
         if statement.type in {"lexical_declaration", "variable_declaration"}:
             yield from (c for c in statement.named_children if c.type == "variable_declarator")
+
+
+def first_error(root: Node) -> int:
+    """The line of the first syntax error tree-sitter recovered from."""
+    for node in walk(root):
+        if node.type == "ERROR" or node.is_missing:
+            return int(node.start_point[0]) + 1
+    return 1
+
+
+def import_bindings(module: JsModule, statement: Node, specifier: str) -> None:
+    """`import { a, b as c }`, `import * as ns`, `import d` from a specifier."""
+    for node in walk(statement):
+        if node.type == "import_specifier":
+            name = text(node.child_by_field_name("name"))
+            alias = text(node.child_by_field_name("alias")) or name
+            module.bindings[alias] = (specifier, name)
+        elif node.type == "namespace_import":
+            names = [c for c in node.named_children if c.type == "identifier"]
+            if names:
+                module.bindings[text(names[0])] = (specifier, "")
+
+
+def require_bindings(module: JsModule, declarator: Node, specifier: str) -> None:
+    """`const { a, b: c } = require("x")`, `const ns = require("x")`."""
+    pattern = declarator.child_by_field_name("name")
+    if pattern is None:
+        return
+    if pattern.type == "identifier":
+        module.bindings[text(pattern)] = (specifier, "")
+    elif pattern.type == "object_pattern":
+        for node in pattern.named_children:
+            if node.type == "shorthand_property_identifier_pattern":
+                module.bindings[text(node)] = (specifier, text(node))
+            elif node.type == "pair_pattern":
+                key, value = node.child_by_field_name("key"), node.child_by_field_name("value")
+                module.bindings[text(value)] = (specifier, text(key))
 
 
 def summarise(path: str, source: bytes) -> JsModule:
@@ -180,17 +233,23 @@ def summarise(path: str, source: bytes) -> JsModule:
             module.global_aliases.add(name)
         elif value.type == "call_expression":
             call(module, value)  # `const x = require("./x")`
-        if words(name) & SECRET_WORDS and any(
-            n.type == "call_expression" and ident(n) in RANDOM_CALLS for n in walk(value)
-        ):
-            module.secrets.append((name, declarator))
+            arguments = value.child_by_field_name("arguments")
+            if ident(value) == "require" and arguments is not None and arguments.named_children:
+                require_bindings(
+                    module, declarator, text(arguments.named_children[0]).strip("'\"`")
+                )
+        if any(n.type == "call_expression" and ident(n) in RANDOM_CALLS for n in walk(value)):
+            module.secrets.append((name, declarator))  # a finding once it is used as a key
         if name in HTTP_EXPORTS and declarator.parent and declarator.parent.parent:
             module.is_route |= declarator.parent.parent.type == "export_statement"
 
     for statement in tree.root_node.named_children:
         source_node = statement.child_by_field_name("source")
         if statement.type in {"import_statement", "export_statement"} and source_node is not None:
-            module.imports.add(text(source_node).strip("'\"`"))
+            specifier = text(source_node).strip("'\"`")
+            module.imports.add(specifier)
+            if statement.type == "import_statement":
+                import_bindings(module, statement, specifier)
         declaration = statement.child_by_field_name("declaration")
         if statement.type == "export_statement" and declaration is not None:
             named = text(declaration.child_by_field_name("name"))
@@ -213,6 +272,13 @@ def read_body(module: JsModule) -> None:
         kind = node.type
         if kind == "call_expression":
             call(module, node)
+            key_use(module, node)
+        elif kind == "pair" and ident(node.child_by_field_name("key")) in KEY_PROPERTIES:
+            used_as_key(
+                module,
+                node.child_by_field_name("value"),
+                f"the `{ident(node.child_by_field_name('key'))}` option",
+            )
         elif kind in {"assignment_expression", "augmented_assignment_expression"}:
             left = unwrap(node.child_by_field_name("left"))
             member = left is not None and left.type in {"member_expression", "subscript_expression"}
@@ -244,6 +310,30 @@ def read_body(module: JsModule) -> None:
                         module.created.append((subject, node))
 
 
+def key_use(module: JsModule, node: Node) -> None:
+    """`createHmac("sha256", KEY)`, `jwt.sign(payload, KEY)`, `new SignJWT(p).sign(KEY)`."""
+    name = ident(node)
+    position = KEYED_CALLS.get(name)
+    arguments = node.child_by_field_name("arguments")
+    args = arguments.named_children if arguments is not None else []
+    if position is None or not args:
+        return
+    if name in {"sign", "verify"} and len(args) == 1:
+        position = 0  # jose: `new SignJWT(payload).sign(key)`
+    if len(args) > position:
+        used_as_key(module, args[position], f"the key of `{name}()`")
+
+
+def used_as_key(module: JsModule, argument: Node | None, use: str) -> None:
+    if argument is None:
+        return
+    for sub in walk(argument):
+        if sub.type in {"identifier", "property_identifier"}:
+            module.key_uses.setdefault(text(sub), use)
+        elif sub.type == "call_expression" and ident(sub) in RANDOM_CALLS and not in_function(sub):
+            module.direct_secrets.append((use, sub))
+
+
 def assigned_value(member: Node) -> Node | None:
     parent = member.parent
     assignments = {"assignment_expression", "augmented_assignment_expression"}
@@ -270,8 +360,9 @@ def call(module: JsModule, node: Node) -> None:
         module.keys.setdefault(base, set()).add(ident(args[0]))
     if name in ROUTE_METHODS and len(args) >= 2 and args[0].type in {"string", "template_string"}:
         handler_given = any(
-            a.type in {"arrow_function", "function_expression", "identifier"} for a in args[1:]
-        )
+            a.type in {"arrow_function", "function_expression", "identifier", "member_expression"}
+            for a in args[1:]
+        )  # `app.post("/s/:id", ctrl.create)` names a handler in a controller module
         if text(args[0]).strip("'\"`").startswith("/") and handler_given:
             module.is_route = True
 
@@ -416,13 +507,62 @@ def findings(module: JsModule) -> Iterator[Finding]:
             fixes_for(created),
         )
     for name, node in module.secrets:
-        yield finding(
-            module, node, "per-process-secret", f"`{name}` is drawn at random in every process", ()
-        )
+        use = module.key_uses.get(name)
+        if use:
+            message = f"`{name}` is drawn at random in every process and used as {use}"
+            yield finding(module, node, "per-process-secret", message, ())
+    for use, node in module.direct_secrets:
+        message = f"a key drawn at random in every process is used as {use}"
+        yield finding(module, node, "per-process-secret", message, ())
+
+
+def share_changes(modules: dict[str, JsModule], reachable: set[str]) -> None:
+    """What a module does to the names it imports counts for the module that exports them:
+    `sessions.set(...)` in a route file changes the `Map` that `lib/store.ts` exports."""
+    known = set(modules)
+    for path in reachable:
+        module = modules[path]
+        for local, (specifier, exported) in module.bindings.items():
+            target = resolve(path, specifier, known)
+            if target is None or target not in reachable:
+                continue
+            exporter = modules[target]
+            changes = {}
+            if exported and local in module.mutated:
+                changes[exported] = module.keys.get(local, set())
+            elif not exported:
+                for name in module.mutated:
+                    if name.startswith(f"{local}."):
+                        changes[name.removeprefix(f"{local}.")] = module.keys.get(name, set())
+            for name, keys in changes.items():
+                exporter.mutated.add(name)
+                exporter.keys.setdefault(name, set()).update(keys)
+            # A key imported and used here: `createHmac("sha256", SECRET)`, `keys.SECRET`.
+            if exported and local in module.key_uses:
+                exporter.key_uses.setdefault(exported, module.key_uses[local])
+            elif not exported:
+                for name, use in module.key_uses.items():
+                    exporter.key_uses.setdefault(name, use)
+
+
+def parse_error(module: JsModule) -> str:
+    return (
+        f"{module.path}:{first_error(module.root)}: does not parse as JavaScript/TypeScript; "
+        "scanned as far as the parser recovered, so findings in this file may be missing"
+    )
 
 
 def scan_javascript(files: list[tuple[str, bytes]]) -> tuple[list[Finding], list[str]]:
-    modules = {path: summarise(path, source) for path, source in files}
+    modules: dict[str, JsModule] = {}
+    errors: list[str] = []
+    for path, source in files:
+        try:
+            modules[path] = summarise(path, source)
+        except Exception as error:  # one file must never end the scan
+            errors.append(internal_error(path, error))
+            continue
+        if modules[path].root.has_error:
+            errors.append(parse_error(modules[path]))
     known = set(modules)
     reachable: set[str] = set()
     todo = [path for path, module in modules.items() if module.is_route]
@@ -437,13 +577,24 @@ def scan_javascript(files: list[tuple[str, bytes]]) -> tuple[list[Finding], list
                 todo.append(target)
     results = []
     for path in sorted(reachable):
+        try:
+            read_body(modules[path])
+        except Exception as error:  # one file must never end the scan
+            errors.append(internal_error(path, error))
+            reachable.discard(path)
+    share_changes(modules, reachable)
+    for path in sorted(reachable):
         module = modules[path]
-        read_body(module)
         silenced: dict[int, set[str]] | None = None
-        for found in findings(module):
+        try:
+            found_here = list(findings(module))
+        except Exception as error:  # one file must never end the scan
+            errors.append(internal_error(path, error))
+            continue
+        for found in found_here:
             if silenced is None:
                 silenced = suppressions(module, module.root)
             if found.rule in silenced.get(found.line, set()) | silenced.get(found.line - 1, set()):
                 continue
             results.append(found)
-    return sorted(set(results)), []
+    return sorted(set(results)), errors

@@ -149,3 +149,11 @@ def suppressed_rules(comment: str) -> set[str]:
         for rule in match.group(1).split(",")
         if rule.strip()
     }
+
+
+def internal_error(path: str, error: Exception) -> str:
+    """The error entry for a file the scanner itself failed on: reported, and the scan goes on."""
+    return (
+        f"{path}: not analysed, the scanner failed on it ({error.__class__.__name__}: {error}); "
+        "the other files were scanned"
+    )

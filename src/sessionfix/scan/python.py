@@ -28,6 +28,7 @@ from .model import (
     STATE_WORDS,
     Finding,
     fixes_for,
+    internal_error,
     suppressed_rules,
     words,
 )
@@ -57,6 +58,21 @@ ROUTE_REGISTRATIONS = {
 HANDLER_KEYWORDS = {"endpoint", "view_func", "handler", "view", "route"}
 VIEW_BASES = ("View", "ViewSet", "Endpoint", "APIView", "Handler")
 RANDOM_CALLS = {"urandom", "token_bytes", "token_hex", "token_urlsafe", "generate_key", "randbytes"}
+# Calls that take a signing or encryption key, and the position of that key.
+KEYED_CALLS = {
+    "HMAC": 0, "Fernet": 0, "MultiFernet": 0, "AESGCM": 0, "AESCCM": 0, "AESSIV": 0,
+    "ChaCha20Poly1305": 0, "Serializer": 0, "URLSafeSerializer": 0, "TimedSerializer": 0,
+    "URLSafeTimedSerializer": 0, "JSONWebSignatureSerializer": 0, "Signer": 0,
+    "TimestampSigner": 0, "SecretBox": 0,
+}  # fmt: skip
+# Module functions that take a key: `hmac.new(key, ...)`, `jwt.encode(payload, key)`.
+KEYED_FUNCTIONS = {
+    ("hmac", "new"): 0, ("hmac", "digest"): 0, ("jwt", "encode"): 1, ("jwt", "decode"): 1,
+    ("jws", "sign"): 1, ("jws", "verify"): 1, ("jwe", "encrypt"): 1, ("jwe", "decrypt"): 1,
+}  # fmt: skip
+KEY_KEYWORDS = {"secret_key", "secret", "signing_key", "secret_keys", "jwt_secret", "private_key"}
+# Settings that frameworks sign with: `app.secret_key`, Django's SECRET_KEY, Flask's config.
+KEY_SETTINGS = {"SECRET_KEY", "JWT_SECRET_KEY", "SESSION_SECRET", "SIGNING_KEY", "SECRET_KEYS"}
 Def = ast.FunctionDef | ast.AsyncFunctionDef
 
 
@@ -162,17 +178,27 @@ class PyModule:
     instances: list[tuple[str, str, ast.AST]] = field(default_factory=list)  # name, class, node
     aliases: dict[str, set[str]] = field(default_factory=dict)
     imported: set[str] = field(default_factory=set)
+    module_aliases: dict[str, str] = field(default_factory=dict)  # `import a.b as c`: c -> a.b
     handlers: list[Function] = field(default_factory=list)
     handler_names: set[str] = field(default_factory=set)
     handler_classes: set[str] = field(default_factory=set)
     globals: list[tuple[str, ast.Global, Function]] = field(default_factory=list)
     cached: list[Function] = field(default_factory=list)
-    secrets: list[tuple[ast.AST, set[str]]] = field(default_factory=list)
+    # Random values drawn at import: (the call, the use that makes it a key, or "" when it is
+    # only bound to names, which count once one is used as a key).
+    secrets: list[tuple[ast.Call, str]] = field(default_factory=list)
+    random_names: dict[str, ast.Call] = field(default_factory=dict)
     defs: dict[ast.AST, Function] = field(default_factory=dict)  # every function and method
     # What functions change, read on demand by `changes()`.
     mutated: set[str] = field(default_factory=set)  # module-level names
     mutated_attrs: set[str] = field(default_factory=set)  # attributes of any object
+    mutated_qualified: set[str] = field(default_factory=set)  # `store.sessions` of `import store`
     keys: dict[str, set[str]] = field(default_factory=dict)  # container -> key/value names
+
+    @property
+    def dotted(self) -> str:
+        """The import name of the module, as far as its path says: `app/store.py` -> app.store."""
+        return self.path.removesuffix(".py").replace("/", ".").removesuffix(".__init__")
 
     def lines(self) -> list[str]:
         if self._lines is None:
@@ -190,14 +216,19 @@ class PyModule:
         return self
 
 
+BLOCKS = (ast.If, ast.Try, ast.TryStar, ast.With, ast.AsyncWith, ast.Match)
+
+
 def module_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
-    """Statements that run at import, including those under `if`, `try` and `with`."""
+    """Statements that run at import, including those under `if`, `try` (and `except*`),
+    `with` (and `async with`) and `match`."""
     for statement in body:
         yield statement
-        if isinstance(statement, ast.If | ast.Try | ast.With):
-            nested = [statement.body, getattr(statement, "orelse", [])]
+        if isinstance(statement, BLOCKS):
+            nested = [getattr(statement, "body", []), getattr(statement, "orelse", [])]
             nested += [getattr(statement, "finalbody", [])]
             nested += [handler.body for handler in getattr(statement, "handlers", [])]
+            nested += [case.body for case in getattr(statement, "cases", [])]
             for block in nested:
                 yield from module_statements(block)
 
@@ -218,6 +249,13 @@ def summarise(path: str, source: bytes) -> PyModule:
     for statement in module_statements(tree.body):
         if isinstance(statement, ast.Import | ast.ImportFrom):
             module.imported.update((a.asname or a.name).split(".")[0] for a in statement.names)
+            for alias in statement.names:
+                if isinstance(statement, ast.Import):
+                    local = alias.asname or alias.name.split(".")[0]
+                    module.module_aliases[local] = alias.name if alias.asname else local
+                else:  # `from pkg import store` may import a module
+                    package = f"{statement.module}." if statement.module else ""
+                    module.module_aliases[alias.asname or alias.name] = package + alias.name
         elif isinstance(statement, Def):
             add_function(module, statement, None, views_module)
             continue
@@ -240,8 +278,8 @@ def summarise(path: str, source: bytes) -> PyModule:
                         n.id for n in ast.walk(value) if isinstance(n, ast.Name)
                     }
         if secrets_possible and isinstance(statement, ast.Assign | ast.AnnAssign | ast.Expr):
-            secret_statement(module, statement)
-        if registering and not isinstance(statement, ast.If | ast.Try | ast.With):
+            secret_statement(module, statement, settings=False)
+        if registering and not isinstance(statement, BLOCKS):
             registrations(module, statement)
 
     if (b"Route(" in source or b".add_" in source or b"@" in source) and NESTED_ROUTES.search(
@@ -283,37 +321,99 @@ def global_statements(module: PyModule, function: Function) -> None:
                     module.globals.append((name, sub, function))
 
 
-def secret_statement(module: PyModule, statement: ast.stmt) -> None:
-    """A secret drawn at import or class creation: `KEY = os.urandom(32)`, `Field(default_factory=
-    lambda: secrets.token_hex())`, `SessionMiddleware(secret_key=secrets.token_urlsafe())`."""
-    calls = [
-        node
-        for node in ast.walk(statement)
-        if isinstance(node, ast.Call) and ident(node.func) in RANDOM_CALLS
-    ]
+def key_arguments(call: ast.Call) -> Iterator[tuple[ast.expr, str]]:
+    """The arguments of a call that are signing or encryption keys, with how they are used."""
+    name = ident(call.func)
+    position = KEYED_CALLS.get(name)
+    if position is None and isinstance(call.func, ast.Attribute):
+        position = KEYED_FUNCTIONS.get((ident(call.func.value), name))
+        name = f"{ident(call.func.value)}.{name}"
+    if position is not None and len(call.args) > position:
+        yield call.args[position], f"the key of `{name}()`"
+    for keyword in call.keywords:
+        if keyword.arg in KEY_KEYWORDS or (position is not None and keyword.arg == "key"):
+            yield keyword.value, f"`{name}({keyword.arg}=...)`"
+
+
+def key_target(target: ast.expr) -> str:
+    """How an assignment target signs: `app.secret_key`, `SECRET_KEY`, `config["SECRET_KEY"]`."""
+    if isinstance(target, ast.Attribute) and target.attr.lower() in {"secret_key", "secret_keys"}:
+        return f"`{ident(target.value)}.{target.attr}`"
+    if isinstance(target, ast.Name) and target.id.upper() in KEY_SETTINGS:
+        return f"the `{target.id}` setting"
+    if isinstance(target, ast.Subscript):
+        key = target.slice
+        if isinstance(key, ast.Constant) and str(key.value).upper() in KEY_SETTINGS:
+            return f"the {key.value!r} setting"
+    return ""
+
+
+def random_calls(node: ast.AST) -> list[ast.Call]:
+    return [n for n in ast.walk(node) if isinstance(n, ast.Call) and ident(n.func) in RANDOM_CALLS]
+
+
+def secret_statement(module: PyModule, statement: ast.stmt, settings: bool) -> None:
+    """A random value drawn at import or class creation that is (or may become) a key:
+    `app.secret_key = os.urandom(24)`, `SessionMiddleware(secret_key=secrets.token_urlsafe())`,
+    a settings field `signing_key = Field(default_factory=lambda: secrets.token_hex())`, or
+    `KEY = os.urandom(32)`, a name that counts once something signs with it."""
+    calls = random_calls(statement)
     if not calls:
         return
-    said: set[str] = set()
+    used: set[int] = set()
+    for node in ast.walk(statement):
+        if isinstance(node, ast.Call):
+            for argument, use in key_arguments(node):
+                for call in random_calls(argument):
+                    module.secrets.append((call, use))
+                    used.add(id(call))
     targets: list[ast.expr] = []
     if isinstance(statement, ast.Assign):
         targets = statement.targets
     elif isinstance(statement, ast.AnnAssign):
         targets = [statement.target]
+    value = getattr(statement, "value", None)
+    left = [call for call in calls if id(call) not in used]
+    if not left or value is None:
+        return
     for target in targets:
-        said |= words(ident(target))
-        if isinstance(target, ast.Subscript):
-            said |= words(ident(target.slice))
-    for node in ast.walk(statement):
-        if isinstance(node, ast.keyword) and node.arg:
-            said |= words(node.arg)
-    if said & SECRET_WORDS:
-        module.secrets.append((calls[0], said))
+        use = key_target(target)
+        if (
+            not use
+            and settings
+            and isinstance(target, ast.Name)
+            and words(target.id) & SECRET_WORDS
+        ):
+            use = f"the `{target.id}` setting"
+        if use:
+            module.secrets.append((left[0], use))
+        elif isinstance(target, ast.Name):
+            module.random_names[target.id] = left[0]
+
+
+def key_names(module: PyModule) -> dict[str, str]:
+    """Names (and attributes) this module uses as keys, anywhere, with how: the signing uses
+    that make a random value drawn at import a per-process secret."""
+    found: dict[str, str] = {}
+    for node in ast.walk(module.tree):
+        uses: list[tuple[ast.expr, str]] = []
+        if isinstance(node, ast.Call):
+            uses = list(key_arguments(node))
+        elif isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            uses = [(node.value, key_target(t)) for t in targets if key_target(t)]
+        for argument, use in uses:
+            for sub in ast.walk(argument):
+                if isinstance(sub, ast.Name | ast.Attribute):
+                    found.setdefault(ident(sub), use)
+    return found
 
 
 def summarise_class(
     module: PyModule, node: ast.ClassDef, views_module: bool, secrets_possible: bool
 ) -> None:
     is_view = any(ident(base).endswith(VIEW_BASES) for base in node.bases)
+    settings = any(ident(base).endswith(("Settings", "Config")) for base in node.bases)
     for statement in node.body:
         if isinstance(statement, ast.Assign | ast.AnnAssign):
             target = statement.targets[0] if isinstance(statement, ast.Assign) else statement.target
@@ -325,7 +425,7 @@ def summarise_class(
             if isinstance(target, ast.Name) and target.id == "_instance":
                 module.singletons[node.name] = node
             if secrets_possible:
-                secret_statement(module, statement)
+                secret_statement(module, statement, settings)
         elif isinstance(statement, ast.ClassDef):
             summarise_class(module, statement, views_module, secrets_possible)
         elif isinstance(statement, Def):
@@ -354,8 +454,11 @@ def registered_handlers(module: PyModule, call: ast.Call) -> None:
     candidates = [*call.args[1:], *(k.value for k in call.keywords if k.arg in HANDLER_KEYWORDS)]
     for candidate in candidates:
         if isinstance(candidate, ast.Call) and ident(candidate.func) == "as_view":
-            assert isinstance(candidate.func, ast.Attribute)
-            module.handler_classes.add(ident(candidate.func.value))
+            # `Foo.as_view()`, or a helper that takes the class: `as_view(Foo)`
+            if isinstance(candidate.func, ast.Attribute):
+                module.handler_classes.add(ident(candidate.func.value))
+            elif candidate.args:
+                module.handler_classes.add(ident(candidate.args[0]))
         elif isinstance(candidate, ast.Name | ast.Attribute):
             module.handler_names.add(ident(candidate))
 
@@ -400,6 +503,8 @@ def mutation(module: PyModule, base: ast.expr, parts: Sequence[ast.expr | None])
         module.mutated.add(name)
     elif isinstance(base, ast.Attribute):
         module.mutated_attrs.add(name)
+        if isinstance(base.value, ast.Name):
+            module.mutated_qualified.add(f"{base.value.id}.{name}")
     module.keys.setdefault(name, set()).update(ident(part) for part in parts if part is not None)
 
 
@@ -434,6 +539,14 @@ class Project:
                 if function.owner:
                     self.methods.setdefault(function.owner, []).append(function)
         self.origin = self.reach()
+        # `import a.store`, `from a import store as s`: who imports what as a module, by the
+        # name's last part (the scanned root may not be the import root, so suffixes match).
+        self.module_imports: dict[str, list[tuple[PyModule, str, str]]] = {}
+        for module in modules:
+            for local, dotted in module.module_aliases.items():
+                entry = (module, local, dotted)
+                self.module_imports.setdefault(dotted.rpartition(".")[2], []).append(entry)
+        self._importing: dict[PyModule, dict[PyModule, list[str]]] = {}
         self.instances: dict[str, tuple[str, ast.AST, PyModule]] = {}
         for module in modules:
             for name, cls, node in module.instances:
@@ -484,27 +597,92 @@ class Project:
                 names.extend(self.aliases.get(name, ()))
         return origin
 
+    def importing(self, module: PyModule) -> dict[PyModule, list[str]]:
+        """The modules that import `module` as a module, with the local names they give it."""
+        if module not in self._importing:
+            mine = module.dotted
+            found: dict[PyModule, list[str]] = {}
+            for other, local, dotted in self.module_imports.get(mine.rpartition(".")[2], []):
+                if other is not module and (
+                    mine == dotted or mine.endswith("." + dotted) or dotted.endswith("." + mine)
+                ):
+                    found.setdefault(other, []).append(local)
+            self._importing[module] = found
+        return self._importing[module]
+
     def user(self, module: PyModule, name: str) -> Function | None:
-        """A reached function that uses this module-level name, here or where it is imported."""
+        """A reached function that uses this module-level name, here or where it is imported
+        (`from store import sessions`, or `import store` and `store.sessions`)."""
         for function in self.users.get(name, []):
-            if function.module is module or name in function.module.imported:
+            other = function.module
+            if other is module or name in other.imported:
+                return function
+            if any(
+                alias in function.identifiers for alias in self.importing(module).get(other, ())
+            ):
                 return function
         return None
 
-    def importers(self, name: str) -> list[PyModule]:
-        return [module.changes(name) for module in self.modules if name in module.imported]
+    def importers(self, module: PyModule, name: str) -> list[PyModule]:
+        """The modules that import `name` from `module`, or `module` itself, read for changes."""
+        importing = self.importing(module)
+        return [
+            other.changes(name)
+            for other in self.modules
+            if other is not module and (name in other.imported or other in importing)
+        ]
 
-    def findings(self) -> Iterator[Finding]:
+    def changed_elsewhere(self, module: PyModule, name: str) -> bool:
+        for other in self.importers(module, name):
+            if name in other.mutated:
+                return True
+            aliases = self.importing(module).get(other, ())
+            if any(f"{alias}.{name}" in other.mutated_qualified for alias in aliases):
+                return True
+        return False
+
+    def findings(self, errors: list[str]) -> Iterator[Finding]:
         for module in self.modules:
-            yield from self.module_state(module)
-            yield from self.class_state(module)
-            yield from self.global_state(module)
-            yield from self.cached_sessions(module)
-            yield from self.auto_create(module)
-            for call, _ in module.secrets:
-                name = ident(call.func) if isinstance(call, ast.Call) else "a random call"
-                message = f"`{name}()` at import gives every process its own signing secret"
-                yield finding(module, call, "per-process-secret", message, ())
+            try:
+                # Listed first, so that one file the analysis trips on costs only its findings.
+                found = [
+                    *self.module_state(module),
+                    *self.class_state(module),
+                    *self.global_state(module),
+                    *self.cached_sessions(module),
+                    *self.auto_create(module),
+                    *self.secrets(module),
+                ]
+            except Exception as error:  # reported; the scan goes on
+                errors.append(internal_error(module.path, error))
+                continue
+            yield from found
+
+    def secrets(self, module: PyModule) -> Iterator[Finding]:
+        drawn = list(module.secrets)
+        if module.random_names:
+            # A name bound to the random value (or to one derived from it) used as a key here
+            # or in a module that imports it.
+            names = dict(module.random_names)
+            for alias, sources in module.aliases.items():
+                if alias not in names and sources & set(module.random_names):
+                    names[alias] = module.random_names[next(iter(sources & set(names)))]
+            importing = self.importing(module)
+            readers = [module] + [
+                other
+                for other in self.modules
+                if other is not module and (set(names) & other.imported or other in importing)
+            ]
+            for reader in readers:
+                uses = key_names(reader)
+                for name in [n for n in names if n in uses]:
+                    drawn.append((names.pop(name), uses[name]))
+        for call, use in drawn:
+            message = (
+                f"`{ident(call.func)}()` at import gives every process its own signing secret, "
+                f"used as {use}"
+            )
+            yield finding(module, call, "per-process-secret", message, ())
 
     def module_state(self, module: PyModule) -> Iterator[Finding]:
         for container in module.containers:
@@ -515,7 +693,7 @@ class Project:
             if not words(name) & STATE_WORDS and not KEY_HINT.search(module.source):
                 continue  # keyed by nothing per-user: no need to read what it holds
             keys = self.keys(name, module)
-            mutated = name in module.mutated or any(name in m.mutated for m in self.importers(name))
+            mutated = name in module.changes(name).mutated or self.changed_elsewhere(module, name)
             if mutated and self.holds_sessions((name,), keys):
                 yield finding(
                     module,
@@ -643,7 +821,7 @@ class Project:
     def keys(self, name: str, module: PyModule) -> set[str]:
         """What a module-level container is keyed by or filled with, here and where imported."""
         found = set(module.changes(name).keys.get(name, ()))
-        for importer in self.importers(name):
+        for importer in self.importers(module, name):
             found |= importer.keys.get(name, set())
         return found
 
@@ -732,10 +910,12 @@ def analyse(files: list[tuple[str, bytes]]) -> tuple[list[Finding], list[str]]:
             modules.append(summarise(path, source))
         except (SyntaxError, ValueError, RecursionError) as error:
             errors.append(f"{path}: not parsed as Python ({error.__class__.__name__}: {error})")
+        except Exception as error:  # one file must never end the scan
+            errors.append(internal_error(path, error))
     sources = {module.path: module.source for module in modules}
     results = set()
     silenced: dict[str, dict[int, set[str]]] = {}
-    for found in Project(modules).findings():
+    for found in Project(modules).findings(errors):
         if found.path not in silenced:
             silenced[found.path] = suppressions(sources[found.path])
         rules = silenced[found.path]

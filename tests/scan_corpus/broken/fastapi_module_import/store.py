@@ -1,0 +1,3 @@
+"""The transcripts of every chat, in this process."""
+
+transcripts: dict[str, list[str]] = {}
