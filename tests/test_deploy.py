@@ -498,3 +498,21 @@ def test_docker_compose_accepts_the_compose_file(project: Path) -> None:
     result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
     assert result.returncode != 0
     assert "set SESSION_KEYS" in result.stderr
+
+
+@pytest.mark.parametrize("fix", ["kv_seed", "stateful", "client_direct"])
+def test_the_production_install_has_what_deployments_run(
+    tmp_path: Path, redis_url: str, fix: str
+) -> None:
+    """An image or a function installs the dependencies alone, never the development group:
+    `keygen` and every entry point the deploy files run must import there."""
+    project = generate(tmp_path / "app", fix=fix)
+    uv(project, "sync", "--quiet", "--no-dev")
+    python = ("run", "--quiet", "--no-dev", "python")
+    key = uv(project, *python, "-m", "session_app", "keygen").strip()
+    assert len(key) == 43, key
+    entries = ["session_app.main", "session_app.realtime" if fix == "stateful" else "api.index"]
+    script = "; ".join(f"import {entry}" for entry in entries) + "; print('imported')"
+    production = {"APP_ENV": "production", "SESSION_KEYS": key, "REDIS_URL": redis_url}
+    production["REALTIME_PUBLIC_URL"] = "ws://127.0.0.1:8101"
+    assert "imported" in uv(project, *python, "-c", script, **production).splitlines()
