@@ -119,11 +119,20 @@ def owner(node: Node | None) -> str:
 
 
 def walk(node: Node) -> Iterator[Node]:
-    todo = [node]
-    while todo:
-        current = todo.pop()
-        yield current
-        todo.extend(reversed(current.children))
+    """Every node under `node`, itself first, in source order.
+
+    A tree cursor moves through the tree without building each node's list of children, which
+    is most of the cost on large bundles.
+    """
+    cursor = node.walk()
+    while True:
+        yield cursor.node  # type: ignore[misc]  # never None while the cursor is on the tree
+        if cursor.goto_first_child():
+            continue
+        while not cursor.goto_next_sibling():
+            # goto_parent() stops at the cursor's root, which is `node`: the walk is done.
+            if not cursor.goto_parent():
+                return
 
 
 def in_function(node: Node) -> bool:
