@@ -162,7 +162,9 @@ def test_every_deploy_file_parses(project: Path) -> None:
 # -- what they run exists -----------------------------------------------------------------------
 
 RUNS_MODULE = re.compile(r"uvicorn\"?,?\s+\"?([\w.]+):(\w+)")
-RUNS_PACKAGE = re.compile(r"python -m ([\w.]+) (\w+)")
+RUNS_PACKAGE = re.compile(r"python -m (\w+) (\w+)")
+# A module with a command of its own: `python -m <package>.realtime --host ...`.
+RUNS_SCRIPT = re.compile(r"python -m (\w+\.[\w.]+)\s")
 
 
 def test_every_command_names_a_module_and_app_of_the_project(project: Path) -> None:
@@ -178,6 +180,11 @@ def test_every_command_names_a_module_and_app_of_the_project(project: Path) -> N
             main = project / "src" / package / "__main__.py"
             assert main.is_file(), f"{name} runs `python -m {package}`, which does not exist"
             assert f'"{command}"' in main.read_text(), f"{name}: `{package} {command}` unknown"
+        for module in RUNS_SCRIPT.findall(text):
+            path = project / "src" / (module.replace(".", "/") + ".py")
+            assert path.is_file(), f"{name} runs `python -m {module}`, which does not exist"
+            assert 'if __name__ == "__main__":' in path.read_text(), f"{module} is no command"
+            ran.add(module.rsplit(".", 1)[1])
     fix = answers_of(project)["fix"]
     assert "main" in ran
     if fix == "stateful":
@@ -189,7 +196,8 @@ def test_every_command_names_a_module_and_app_of_the_project(project: Path) -> N
 def test_the_realtime_service_is_never_a_function(projects: dict[str, Path]) -> None:
     project = projects["stateful"]
     texts = deploy_texts(project)
-    assert "realtime:app" not in texts["vercel.json"] + texts["api/index.py"].split('"""')[2]
+    function = texts["vercel.json"] + texts["api/index.py"].split('"""')[2]
+    assert "realtime:app" not in function and ".realtime" not in function
     assert "a function cannot hold a connection" in texts["api/index.py"]
     assert "fly-replay" in texts["fly.realtime.toml"] and "fly-replay" in (
         readme_deploy_section(project)
@@ -202,7 +210,7 @@ def test_the_realtime_service_is_never_a_function(projects: dict[str, Path]) -> 
     assert len(public) == len(owners)
     assert all("deploy" not in compose[name] for name in owners)
     render = yaml.safe_load(texts["render.yaml"])["services"]
-    render_owners = [s for s in render if "realtime:app" in s.get("startCommand", "")]
+    render_owners = [s for s in render if ".realtime --host" in s.get("startCommand", "")]
     assert len(render_owners) == len(owners)
     assert all(s["numInstances"] == 1 for s in render_owners)
 
@@ -223,7 +231,7 @@ def test_ports_and_health_paths_agree_with_the_app(project: Path) -> None:
 
     compose = yaml.safe_load(texts["compose.yaml"])["services"]
     for name, service in compose.items():
-        if "command" in service and "uvicorn" in service["command"]:
+        if "uvicorn" in service.get("command", "") or ".realtime" in service.get("command", ""):
             assert f"--port {PORT}" in service["command"], name
     assert compose["api"]["deploy"]["replicas"] == answers["cluster_size"]
     assert compose["proxy"]["ports"][0] == f"{PORT}:{PORT}"
