@@ -18,6 +18,7 @@ from sessionfix.guide import Situation, recommend
 from sessionfix.template import offered_fixes
 
 from .conftest import ROOT
+from .releases import git, work_tree_files
 
 ALL_FIXES = ("kv_seed", "client_direct", "stateful")
 CONFIG = yaml.safe_load((ROOT / "copier.yml").read_text())
@@ -29,31 +30,14 @@ LABEL_OF = {value: label for label, value in CONFIG["fix"]["choices"].items()}
 def template_copy(destination: Path, edit: Callable[[str], str]) -> Path:
     """This work tree (uncommitted changes included) committed in a new git repository, with
     its copier.yml changed by `edit`: an older or different template version, for real."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split("\0")
-    for name in filter(None, listed):
-        if (ROOT / name).is_file():
-            (destination / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, destination / name)
+    for name in work_tree_files():
+        (destination / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, destination / name)
     config = destination / "copier.yml"
     config.write_text(edit(config.read_text()))
-    git = [
-        "git",
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@example.com",
-        "-c",
-        "commit.gpgsign=false",
-    ]
-    subprocess.run([*git, "init", "--quiet"], cwd=destination, check=True)
-    subprocess.run([*git, "add", "--all"], cwd=destination, check=True)
-    subprocess.run([*git, "commit", "--quiet", "-m", "template"], cwd=destination, check=True)
+    git("init", "--quiet", cwd=destination)
+    git("add", "--all", cwd=destination)
+    git("commit", "--quiet", "-m", "template", cwd=destination)
     return destination
 
 
