@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The repository's two entry points, runnable with nothing but Python 3.11+ and git:
 
-    python3 tasks.py demo [DEST]   generate a project with defaults and run its local cluster
-    python3 tasks.py test          lint, type-check, build the docs and run the whole test suite
+    python3 tasks.py demo [DEST] [--port P]   generate a project with defaults and run its cluster
+    python3 tasks.py test                     lint, type-check, build the docs, run every test
 
 Everything else is installed into `.venv` on first use. The test suite needs a real Redis and
 a headless Chromium, and checks generated compose files with Docker Compose: it starts its own
@@ -49,7 +49,19 @@ def bootstrap() -> None:
     run(UV, "sync", "--locked", "--quiet")
 
 
-def demo(destination: Path) -> None:
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def demo(destination: Path, port: int) -> None:
+    # Checked before anything is installed or generated: a busy port is a one-line fix.
+    if not port_is_free(port):
+        sys.exit(f"error: port {port} is in use; pick another with --port, e.g. --port {port + 80}")
     bootstrap()
     answers = destination / ".copier-answers.yml"
     if answers.exists():
@@ -57,6 +69,7 @@ def demo(destination: Path) -> None:
     elif destination.exists() and any(destination.iterdir()):
         sys.exit(f"error: {destination} exists and is not a generated project; pick another path")
     else:
+        # HEAD, not the newest release tag: the demo shows this checkout as it is.
         step(f"Generating a project with default answers in {destination}")
         run(BIN / "copier", "copy", "--defaults", "--vcs-ref", "HEAD", ROOT, destination)
     package = next(
@@ -66,8 +79,9 @@ def demo(destination: Path) -> None:
     )
     step("Installing the generated project (uv sync)")
     run(UV, "sync", "--quiet", cwd=destination)
-    step("Starting the local cluster (Ctrl+C stops it)")
-    run(UV, "run", "python", "-m", package, "cluster", cwd=destination)
+    step(f"uv and copier are in {BIN}; `. .venv/bin/activate` puts them on your PATH")
+    step(f"Starting the local cluster on http://127.0.0.1:{port} (Ctrl+C stops it)")
+    run(UV, "run", "python", "-m", package, "cluster", "--port", str(port), cwd=destination)
 
 
 def ensure_program(program: str, package: str) -> None:
@@ -150,9 +164,13 @@ def test(pytest_args: list[str]) -> None:
         ROOT / "build" / "site",
         env=docs,
     )
+    # Bytecode caching on, as a user's Python has it: with PYTHONDONTWRITEBYTECODE set (some CI
+    # images set it), every uvicorn process a generated suite starts compiles FastAPI anew, which
+    # doubles the run.
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     with redis_server() as url:
         step("The test suite")
-        run(UV, "run", "pytest", *pytest_args, env={**os.environ, "REDIS_URL": url})
+        run(UV, "run", "pytest", *pytest_args, env={**environment, "REDIS_URL": url})
 
 
 def main() -> None:
@@ -162,6 +180,9 @@ def main() -> None:
     demo_parser.add_argument(
         "destination", nargs="?", type=Path, default=ROOT / "build" / "demo-app"
     )
+    demo_parser.add_argument(
+        "--port", type=int, default=8000, help="the cluster's round-robin door (default 8000)"
+    )
     test_parser = commands.add_parser("test", help="run the whole test suite")
     test_parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed to pytest")
     # parse_known_args: everything after `test` that is not ours goes to pytest, options too
@@ -170,7 +191,7 @@ def main() -> None:
     if args.command == "demo":
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
-        demo(args.destination.resolve())
+        demo(args.destination.resolve(), args.port)
     else:
         test([*rest, *args.pytest_args])
 

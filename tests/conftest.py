@@ -63,7 +63,10 @@ def uv(project: Path, *args: str, **env: str) -> str:
     """Run `uv` in a generated project, in its own venv, as its new user would; fail with the
     output if the command fails. Keyword arguments set environment variables; REDIS_URL is
     passed only when given."""
-    base = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "REDIS_URL"}}
+    # PYTHONDONTWRITEBYTECODE is dropped too: a user's Python caches bytecode, and without it
+    # every process the generated suite starts compiles its dependencies again.
+    dropped = {"VIRTUAL_ENV", "REDIS_URL", "PYTHONDONTWRITEBYTECODE"}
+    base = {k: v for k, v in os.environ.items() if k not in dropped}
     result = subprocess.run(
         ["uv", *args],
         cwd=project,
