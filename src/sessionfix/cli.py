@@ -6,6 +6,7 @@ Exit status: 0 success (for `scan`: no findings), 1 findings or a failed step, 2
 
 import argparse
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 from .new import StepError, UsageError, add_arguments, run_new
@@ -18,6 +19,9 @@ def parser() -> argparse.ArgumentParser:
     main_parser = argparse.ArgumentParser(
         prog="sessionfix",
         description="Sessions that survive serverless and multi-instance deployment.",
+    )
+    main_parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {version('sessionfix')}"
     )
     commands = main_parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     new_parser = commands.add_parser(
