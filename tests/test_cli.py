@@ -35,7 +35,7 @@ def test_version_prints_the_package_version() -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [["--help"], ["--version"], ["new", "--help"], ["scan", "--help"]],
+    [["--help"], ["--version"], ["new", "--help"], ["scan", "--help"], ["probe", "--help"]],
 )
 def test_help_and_version_do_not_load_copier_or_the_prompts(args: list[str]) -> None:
     result = subprocess.run(
