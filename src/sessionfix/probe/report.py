@@ -74,7 +74,9 @@ class ProbeReport:
             return
         tally.failures[outcome.failure] += 1
         tally.lost += outcome.lost
-        if step.name != "create" and len(self.examples) < EXAMPLES_KEPT:
+        # One example per step: the first failure of each kind tells the most.
+        shown = {example.step for example in self.examples}
+        if step.name not in {"create", *shown} and len(self.examples) < EXAMPLES_KEPT:
             self.examples.append(
                 Example(step.name, outcome.failure, outcome.instance, created_on, outcome.excerpt)
             )
