@@ -59,13 +59,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run_probe(args: argparse.Namespace) -> int:
     import httpx
 
-    from .flow import FlowError, builtin, builtin_for, load_flow
+    from .flow import BUILTIN_FLOWS, FlowError, builtin, builtin_for, load_flow
     from .report import render
     from .run import probe
 
     url = httpx.URL(args.url)
     if url.scheme not in {"http", "https"} or not url.host:
         raise ProbeUsageError(f"{args.url!r} is not an http:// or https:// URL")
+    if url.query or url.fragment:
+        raise ProbeUsageError(f"{args.url!r}: give the base URL, without ?query or #fragment")
     if not 1 <= args.flows <= MAX_FLOWS:
         raise ProbeUsageError(f"--flows must be between 1 and {MAX_FLOWS}")
     if args.timeout <= 0 or args.deadline <= 0:
@@ -76,7 +78,8 @@ def run_probe(args: argparse.Namespace) -> int:
         raise ProbeUsageError(str(error)) from None
     create = flow.create if flow else builtin("sessions").create
     header = args.instance_header or (flow.instance_header if flow else "X-Instance")
-    requests = len(flow.steps) + 1 if flow else "up to 5"
+    longest = max(len(builtin(name).steps) for name in BUILTIN_FLOWS)
+    requests = len(flow.steps) + 1 if flow else f"up to {longest + 1}"
     print(
         f"sessionfix probe: sending real traffic to {args.url}: {args.flows} flows of "
         f"{requests} requests, each flow creating a session.",

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 BUILTIN_DIRECTORY = Path(__file__).parent / "flows"
+BUILTIN_FLOWS = ("sessions", "tokens")  # they share one create request
 PLACEHOLDER_NAME = string.ascii_letters + string.digits + "_"
 
 

@@ -91,7 +91,7 @@ class ProbeReport:
 
     @property
     def verdict(self) -> Verdict:
-        if self.created == 0:
+        if self.created == 0 or not any(tally.attempted for tally in self.follow_ups):
             return "inconclusive"
         if any(tally.lost for tally in self.follow_ups):
             return "sessions-lost"
@@ -107,6 +107,8 @@ class ProbeReport:
         attempted = sum(tally.attempted for tally in self.follow_ups)
         failed = sum(tally.failed for tally in self.follow_ups)
         lost = sum(tally.lost for tally in self.follow_ups)
+        if self.verdict == "inconclusive" and self.created:
+            return f"No follow-up was sent ({self.stopped}), so nothing was checked."
         if self.verdict == "inconclusive":
             create = self.steps.get("create")
             why = _failures(create.failures) if create else "nothing was sent"
@@ -122,15 +124,16 @@ class ProbeReport:
                 f"{failed} of {attempted} follow-ups failed, though not the way lost sessions "
                 "fail; see the failures per step."
             )
+        passed = f"All {attempted} follow-ups on {self.created} new sessions passed"
         seen = len(self.instances)
-        if self.instance_header and seen < 2:
+        if seen == 1:
             return (
-                f"All {attempted} follow-ups passed, but every answer came from "
-                f"{'one instance' if seen else 'unnamed instances'}: this shows little about "
-                "several instances. Check that the URL reaches more than one."
+                f"{passed}, but every answer came from one instance, which shows little about "
+                "several. Check that the URL reaches more than one."
             )
-        spread = f" across {seen} instances" if seen else ""
-        return f"All {attempted} follow-ups on {self.created} new sessions passed{spread}."
+        if seen == 0:
+            return f"{passed}; no response named its instance, so none shows where it ran."
+        return f"{passed} across {seen} instances."
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -43,7 +43,7 @@ class HeldStream:
 
     step: Request
     response: httpx.Response
-    first_bytes: "asyncio.Task[bytes]"
+    first_bytes: "asyncio.Task[bytes | None]"
     opened_at: float = field(default_factory=time.monotonic)
 
 
@@ -176,9 +176,9 @@ class FlowRun:
             return Outcome(True, instance=instance)  # open and quiet: a live stream
         if held.first_bytes.exception() is not None:
             return Outcome(False, "stream broke", lost=True, instance=instance)
-        if held.first_bytes.result():
-            return Outcome(True, instance=instance)
-        return Outcome(False, "closed empty", lost=True, instance=instance)
+        if held.first_bytes.result() == b"":
+            return Outcome(False, "closed empty", lost=True, instance=instance)
+        return Outcome(True, instance=instance)
 
     def instance_of(self, response: httpx.Response) -> str | None:
         return response.headers.get(self.instance_header) if self.instance_header else None
@@ -201,10 +201,15 @@ def judge(step: Request, response: httpx.Response, values: dict[str, str]) -> Ou
     return Outcome(True, body=body)
 
 
-async def first_chunk(response: httpx.Response) -> bytes:
-    async for chunk in response.aiter_raw():
-        if chunk:
-            return chunk
+async def first_chunk(response: httpx.Response) -> bytes | None:
+    """The stream's first bytes; b"" when it ended without any; None when it stayed open and
+    quiet for a whole request timeout (alive, as far as anyone can tell)."""
+    try:
+        async for chunk in response.aiter_raw():
+            if chunk:
+                return chunk
+    except httpx.ReadTimeout:
+        return None
     return b""
 
 
