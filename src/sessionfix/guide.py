@@ -10,8 +10,6 @@ the person ends up with.
 from dataclasses import dataclass, field
 from typing import Any
 
-import questionary
-
 FIX_LABELS = {
     "kv_seed": "KV + seed",
     "client_direct": "client-direct",
@@ -87,6 +85,9 @@ def recommend(situation: Situation) -> Recommendation:
 
 def ask_situation(known: dict[str, Any]) -> Situation:
     """Ask what `known` (from the command line) does not already say."""
+    # Imported only to ask: `sessionfix --help` and the other commands never load a prompt.
+    import questionary
+
     live = known.get("live")
     if live is None:
         live = (
@@ -141,6 +142,8 @@ def ask_situation(known: dict[str, Any]) -> Situation:
 
 def choose_fix(recommendation: Recommendation, offered: list[str]) -> str:
     """Let the person accept the recommendation or pick another fix this template offers."""
+    import questionary
+
     label = FIX_LABELS.get(recommendation.fix, recommendation.fix)
     print(f"\nRecommended: {label} ({recommendation.fix}).\n{recommendation.why}\n")
     choices = []

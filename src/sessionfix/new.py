@@ -1,4 +1,8 @@
-"""`sessionfix new`: the decision guide, then Copier with the guide's answers prefilled."""
+"""`sessionfix new`: the decision guide, then Copier with the guide's answers prefilled.
+
+Copier, the prompts and the setup scripts are imported where they are used, so that building the
+command line (`sessionfix --help`, `probe`, `scan`) does not load them.
+"""
 
 import argparse
 import sys
@@ -6,14 +10,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import copier
-import copier.errors
-import questionary
 import yaml
-from rich.console import Console
 
 from .guide import FIX_LABELS, HOSTS, Situation, ask_situation, choose_fix, prefilled, recommend
-from .postcopy import SetupError, run_setup
 from .template import Source, TemplateError, default_source, offered_fixes, read_config
 
 
@@ -110,6 +109,8 @@ def run_new(args: argparse.Namespace) -> int:
     if dest is None:
         if not tty:
             raise UsageError("name the new project's directory: sessionfix new DEST")
+        import questionary
+
         dest = Path(
             questionary.text("Where should the project go?", default="session-app").unsafe_ask()
         )
@@ -156,6 +157,10 @@ def run_new(args: argparse.Namespace) -> int:
     generate(source, dest, answers, defaults=args.defaults)
     if not args.setup:
         return 0
+    from rich.console import Console
+
+    from .postcopy import SetupError, run_setup
+
     console = Console(stderr=True)
     console.print(f"\nSetting up {dest}")
     try:
@@ -176,6 +181,9 @@ def run_new(args: argparse.Namespace) -> int:
 def generate(source: Source, dest: Path, answers: dict[str, Any], defaults: bool) -> None:
     label = FIX_LABELS.get(str(answers.get("fix")), "the template's default fix")
     print(f"Generating {dest} with {label} from {source.location}", file=sys.stderr)
+    import copier
+    import copier.errors
+
     with warnings.catch_warnings():
         # A local checkout with uncommitted changes is copied as it is; the warning is noise.
         warnings.filterwarnings("ignore", message=".*[Dd]irty.*")
