@@ -41,20 +41,20 @@ def built_pages(site: Path) -> dict[str, str]:
 
 
 def test_table_cells_show_no_escaping_backslashes(site: Path) -> None:
-    for name, page in built_pages(site).items():
-        for cell in CELL.findall(page):
+    for name, built in built_pages(site).items():
+        for cell in CELL.findall(built):
             text = html.unescape(re.sub(r"<[^>]+>", "", cell))
             assert "\\|" not in text, f"{name}: a table cell shows {text!r}"
-    for page in PAGES:
-        rows = [line for line in page.read_text().splitlines() if line.startswith("|")]
+    for source in PAGES:
+        rows = [line for line in source.read_text().splitlines() if line.startswith("|")]
         escaped = [row for row in rows if "\\|" in row]
-        assert not escaped, f"{page.name}: a table row escapes a pipe: {escaped[0]}"
+        assert not escaped, f"{source.name}: a table row escapes a pipe: {escaped[0]}"
 
 
 def test_pages_describe_the_problem_without_seed_file_numbers(site: Path) -> None:
-    for page in PAGES:
-        found = SEED_FILE_NUMBER.findall(page.read_text())
-        assert not found, f"{page.name} mentions {found}"
+    for source in PAGES:
+        found = SEED_FILE_NUMBER.findall(source.read_text())
+        assert not found, f"{source.name} mentions {found}"
     for name, text in built_pages(site).items():
         assert not SEED_FILE_NUMBER.search(text), name
 
@@ -66,9 +66,9 @@ def test_the_site_renders_offline(site: Path) -> None:
     loaded = yaml.safe_load(config.replace("!!python/name:", ""))
     for key in ("extra_javascript", "extra_css"):
         assert not [url for url in loaded.get(key, []) if "//" in str(url)], key
-    for page in PAGES:
-        assert "```mermaid" not in page.read_text(), page.name
-    for name, page in built_pages(site).items():
-        assert not EXTERNAL_SCRIPT.search(page), f"{name} loads a script from another host"
-        assert not EXTERNAL_STYLE.search(page), f"{name} loads a style sheet from another host"
-        assert 'class="mermaid"' not in page, f"{name} needs mermaid.js to draw a diagram"
+    for source in PAGES:
+        assert "```mermaid" not in source.read_text(), source.name
+    for name, built in built_pages(site).items():
+        assert not EXTERNAL_SCRIPT.search(built), f"{name} loads a script from another host"
+        assert not EXTERNAL_STYLE.search(built), f"{name} loads a style sheet from another host"
+        assert 'class="mermaid"' not in built, f"{name} needs mermaid.js to draw a diagram"
