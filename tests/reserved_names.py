@@ -41,6 +41,9 @@ TEMPLATE = ROOT / "template"
 DATA_FILE = ROOT / "includes" / "reserved-names.jinja"
 IMPORT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 LIST = re.compile(r"set (?P<name>\w+) = \[(?P<items>[^\]]*)\]")
+# Dependencies are resolved as PyPI had them on this day, so a new release elsewhere cannot make
+# the drift test fail; move it forward when the generated projects' dependencies change.
+RESOLVED_AS_OF = "2026-12-02T00:00:00Z"
 
 HEADER = """\
 {#- Names a generated package must not take, in the lists that copier.yml imports.
@@ -116,10 +119,12 @@ def dependency_names() -> set[str]:
         wanted.write_text("\n".join(sorted(requirements())) + "\n")
         resolved = Path(work) / "requirements.txt"
         resolve = [uv, "pip", "compile", "--quiet", "--universal", "--no-header", "--no-annotate"]
+        resolve += ["--exclude-newer", RESOLVED_AS_OF]
         python = ["--python-version", f"{sys.version_info.major}.{sys.version_info.minor}"]
         subprocess.run([*resolve, *python, str(wanted), "-o", str(resolved)], check=True)
         site = Path(work) / "site"
         install = [uv, "pip", "install", "--quiet", "--target", str(site), "--no-deps"]
+        install += ["--exclude-newer", RESOLVED_AS_OF]
         subprocess.run([*install, "-r", str(resolved)], check=True)
         names = {entry.name.split(".")[0] for entry in site.iterdir()}
         installed = {
