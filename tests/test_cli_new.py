@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from sessionfix import cli
-from sessionfix.guide import Situation, recommend
+from sessionfix.guide import HOST_TARGETS, HOSTS, Situation, prefilled, recommend
 from sessionfix.template import offered_fixes
 
 from .conftest import ROOT
@@ -112,7 +112,7 @@ def test_the_guide_recommends_and_prefills_then_copier_asks_the_rest(tmp_path: P
     child.send(ENTER)
     # Copier now asks its own questions, except those the guide answered.
     helps = {
-        name: re.escape(spec["help"][:30])
+        name: re.escape(spec["help"].split("{")[0][:30])
         for name, spec in CONFIG.items()
         if not name.startswith("_") and isinstance(spec, dict) and spec.get("help")
     }
@@ -126,7 +126,8 @@ def test_the_guide_recommends_and_prefills_then_copier_asks_the_rest(tmp_path: P
         child.send("\x15Pty Bot\r" if name == "project_name" else ENTER)  # ^U clears the default
     child.close()
     assert child.exitstatus == 0, child.before
-    assert asked[:3] == ["project_name", "package_name", "distribution_name"]
+    assert asked[0] == "project_name"
+    assert asked.index("package_name") + 1 == asked.index("distribution_name")
     assert "cluster_size" in asked
     assert not {"fix", "store_backend", "seed_encryption"} & set(asked)
     recorded = answers(tmp_path / "app")
@@ -271,6 +272,62 @@ def test_defaults_and_data_generate_without_questions(tmp_path: Path) -> None:
     assert (recorded["project_name"], recorded["cluster_size"]) == ("Voice Bot", 5)
     assert recorded["fix"] == CONFIG["fix"]["default"]
     assert (tmp_path / "app" / "src" / "voice_bot" / "main.py").is_file()
+
+
+def test_the_destination_folder_names_the_project(tmp_path: Path) -> None:
+    result = sessionfix("new", "--defaults", "--fix", "kv_seed", str(tmp_path / "my-voice-bot"))
+    assert result.returncode == 0, result.stderr
+    recorded = answers(tmp_path / "my-voice-bot")
+    assert (recorded["project_name"], recorded["package_name"]) == ("my-voice-bot", "my_voice_bot")
+    assert "uv run python -m my_voice_bot cluster" in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    ("fix", "host", "targets"),
+    [
+        ("kv_seed", "vercel", ["vercel", "github"]),
+        ("kv_seed", "render", ["render", "github"]),
+        ("client_direct", "fly", ["fly", "github"]),
+        ("stateful", "containers", ["docker", "github"]),
+        ("stateful", "vercel", ["vercel", "docker", "render", "fly", "github"]),
+        ("kv_seed", "other", None),
+    ],
+)
+def test_where_it_will_run_picks_the_deploy_files(
+    fix: str, host: str, targets: list[str] | None
+) -> None:
+    offered = list(CONFIG["deploy_targets"]["choices"].values())
+    situation = Situation(live=fix != "kv_seed", host=host)
+    assert prefilled(fix, situation, offered).get("deploy_targets") == targets
+    assert set(HOST_TARGETS) | {"other"} == set(HOSTS)  # every host the guide offers
+    # A template version without the question gets no such answer.
+    assert "deploy_targets" not in prefilled(fix, situation, None)
+
+
+def test_the_host_answer_reaches_the_generated_deploy_files(tmp_path: Path) -> None:
+    result = sessionfix(
+        "new", "--defaults", "--session", "data", "--host", "fly", str(tmp_path / "app")
+    )
+    assert result.returncode == 0, result.stderr
+    assert set(answers(tmp_path / "app")["deploy_targets"]) == {"fly", "github"}
+    assert (tmp_path / "app" / "fly.toml").is_file()
+    assert (tmp_path / "app" / ".github").is_dir()
+    assert not (tmp_path / "app" / "vercel.json").exists()
+    assert not (tmp_path / "app" / "compose.yaml").exists()
+
+
+def test_vercel_for_the_stateful_fix_says_where_the_realtime_service_goes(tmp_path: Path) -> None:
+    result = sessionfix(
+        "new", "--defaults", "--fix", "stateful", "--host", "vercel", str(tmp_path / "app")
+    )
+    assert result.returncode == 0, result.stderr
+    message = " ".join(result.stderr.split())
+    assert "Vercel can run the API but not the realtime service" in message
+    assert "also gets Docker, Render and Fly.io files" in message
+    recorded = answers(tmp_path / "app")
+    assert set(recorded["deploy_targets"]) == {"vercel", "docker", "render", "fly", "github"}
+    assert (tmp_path / "app" / "vercel.json").is_file()
+    assert (tmp_path / "app" / "fly.realtime.toml").is_file()
 
 
 def test_the_guide_answers_can_be_given_as_options(tmp_path: Path) -> None:
@@ -422,7 +479,7 @@ def test_the_template_defaults_to_this_checkout_at_head() -> None:
         (Situation(live=True, browser_direct=None), "stateful"),
     ],
 )
-def test_the_decision_guide_of_seed_000(situation: Situation, fix: str) -> None:
+def test_the_decision_guide(situation: Situation, fix: str) -> None:
     recommendation = recommend(situation)
     assert recommendation.fix == fix
     assert recommendation.why.count(". ") == 1 and recommendation.why.endswith(".")
@@ -430,7 +487,7 @@ def test_the_decision_guide_of_seed_000(situation: Situation, fix: str) -> None:
 
 @pytest.mark.matrix
 def test_setup_installs_and_runs_the_generated_suite(tmp_path: Path, redis_url: str) -> None:
-    project = tmp_path / "app"
+    project = tmp_path / "session-app"
     env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
     result = subprocess.run(
         [sys.executable, "-m", "sessionfix", "new", "--defaults", "--setup", str(project)],

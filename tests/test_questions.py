@@ -6,28 +6,158 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import pytest
 import yaml
 
+from . import reserved_names
 from .conftest import ROOT, assert_fully_rendered, generate
+
+CONFIG = yaml.safe_load((ROOT / "copier.yml").read_text())
+QUESTIONS = {name: spec for name, spec in CONFIG.items() if not name.startswith("_")}
+FIXES = list(CONFIG["fix"]["choices"].values())
+# What questionary draws before a choice's label (pointer, checkbox, spaces): " » ○ ".
+CHOICE_INDENT = 5
+
+
+def copier_copy(destination: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """A plain `copier copy --defaults` of this work tree, as a user types it."""
+    command = [sys.executable, "-m", "copier", "copy", "--defaults", "--vcs-ref", "HEAD"]
+    return subprocess.run(
+        [*command, *args, str(ROOT), destination],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd,
+    )
 
 
 def test_a_plain_copier_copy_needs_no_trust(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "copier", "copy", "--defaults", "--vcs-ref", "HEAD"]
-    result = subprocess.run(
-        [*command, str(ROOT), str(tmp_path / "app")], capture_output=True, text=True, check=False
-    )
+    result = copier_copy("session-app", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "uv run python -m session_app cluster" in result.stderr + result.stdout
-    assert (tmp_path / "app" / "src" / "session_app" / "main.py").is_file()
+    assert (tmp_path / "session-app" / "src" / "session_app" / "main.py").is_file()
+
+
+@pytest.mark.parametrize(
+    ("folder", "project_name", "package_name"),
+    [
+        ("my-voice-bot", "my-voice-bot", "my_voice_bot"),
+        ("2024.Voice Bot!", "Voice Bot", "voice_bot"),
+        ("x", "Session App", "session_app"),
+    ],
+)
+def test_the_destination_folder_names_the_project(
+    tmp_path: Path, folder: str, project_name: str, package_name: str
+) -> None:
+    result = copier_copy(folder, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    answers = yaml.safe_load((tmp_path / folder / ".copier-answers.yml").read_text())
+    assert (answers["project_name"], answers["package_name"]) == (project_name, package_name)
+
+
+def test_copying_into_the_current_folder_names_the_project_after_it(tmp_path: Path) -> None:
+    (tmp_path / "voice-agent").mkdir()
+    result = copier_copy(".", cwd=tmp_path / "voice-agent")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "voice-agent" / "src" / "voice_agent" / "main.py").is_file()
+
+
+@pytest.mark.parametrize(
+    ("project_name", "package_name"),
+    [
+        ("class", "class_app"),
+        ("Test", "test_app"),
+        ("Import", "import_app"),
+        ("Async", "async_app"),
+        ("Json", "json_app"),
+        ("Redis", "redis_app"),
+        ("Tests", "tests_app"),
+        ("App", "app"),
+    ],
+)
+def test_every_project_name_generates(tmp_path: Path, project_name: str, package_name: str) -> None:
+    """The derived import name steps around a keyword, a standard module or a dependency
+    instead of failing its own validator."""
+    result = copier_copy("app", "--data", f"project_name={project_name}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    answers = yaml.safe_load((tmp_path / "app" / ".copier-answers.yml").read_text())
+    assert answers["package_name"] == package_name
+    assert answers["distribution_name"] == package_name.replace("_", "-")
+    assert (tmp_path / "app" / "src" / package_name / "main.py").is_file()
+    assert f"uv run python -m {package_name} cluster" in result.stderr + result.stdout
+
+
+def test_the_reserved_names_are_what_their_script_writes() -> None:
+    """includes/reserved-names.jinja is regenerated from this Python and the generated
+    project's resolved dependencies; a new dependency or Python version shows up here."""
+    written = reserved_names.DATA_FILE.read_text()
+    assert written == reserved_names.render(written), (
+        "includes/reserved-names.jinja is out of date: run `uv run python -m tests.reserved_names`"
+    )
+    lists = reserved_names.written_lists(written)
+    assert {"class", "match", "async"} <= set(lists["python_keywords"])
+    assert {"json", "asyncio", "typing", "test"} <= set(lists["standard_library"])
+    expected = {"fastapi", "starlette", "pydantic", "pydantic_settings", "redis", "uvicorn"}
+    assert expected | {"httpx", "anyio", "yaml", "pytest"} <= set(lists["dependencies"])
+    assert {"src", "tests"} <= set(lists["project_folders"])
+
+
+def rendered(text: str, fix: str) -> str:
+    environment = jinja2.Environment(autoescape=False)  # noqa: S701 (terminal text, not HTML)
+    return environment.from_string(text).render(fix=fix)
+
+
+def asked_for(fix: str) -> dict[str, dict[str, Any]]:
+    """The questions Copier asks when `fix` is chosen, with help and labels as shown."""
+    asked = {}
+    for name, spec in QUESTIONS.items():
+        when = spec.get("when", True)
+        if when is False or rendered(str(when), fix).strip() in {"False", "false"}:
+            continue
+        labels = [rendered(label, fix) for label in spec.get("choices", {})]
+        asked[name] = {"help": " ".join(rendered(spec["help"], fix).split()), "labels": labels}
+    return asked
+
+
+def test_the_fix_is_asked_right_after_the_project_name() -> None:
+    assert list(QUESTIONS)[:2] == ["project_name", "fix"]
+    for fix in FIXES:
+        assert list(asked_for(fix))[:2] == ["project_name", "fix"]
+
+
+@pytest.mark.parametrize("fix", FIXES)
+def test_every_choice_fits_80_columns_with_when_to_pick_it_first(fix: str) -> None:
+    for name, question in asked_for(fix).items():
+        for label in question["labels"]:
+            assert CHOICE_INDENT + len(label) <= 80, f"{name}: {label!r} is {len(label)} long"
+            if name in {"fix", "store_backend", "upstream_provider"}:
+                # The situation comes first, the fix or backend it leads to after the colon.
+                assert ": " in label, f"{name}: {label!r} does not say when to pick it first"
+
+
+FOREIGN = {
+    "kv_seed": ("realtime", "owner", "token", "upstream"),
+    "stateful": ("seed", "Vercel KV", "token"),
+    "client_direct": ("seed", "Redis", "store", "owner", "Key Value"),
+}
+
+
+@pytest.mark.parametrize("fix", FIXES)
+def test_help_and_labels_speak_only_of_the_chosen_fix(fix: str) -> None:
+    for name, question in asked_for(fix).items():
+        if name == "fix":
+            continue  # the one question that compares the fixes
+        for text in [question["help"], *question["labels"]]:
+            foreign = [word for word in FOREIGN[fix] if word.lower() in text.lower()]
+            assert not foreign, f"{name} mentions {foreign} to a {fix} user: {text!r}"
 
 
 def test_copier_yml_needs_no_trust_and_helps_every_question() -> None:
-    config = yaml.safe_load((ROOT / "copier.yml").read_text())
-    assert "_tasks" not in config
-    assert "_jinja_extensions" not in config
-    questions = {name: spec for name, spec in config.items() if not name.startswith("_")}
-    for name, spec in questions.items():
+    assert "_tasks" not in CONFIG
+    assert "_jinja_extensions" not in CONFIG
+    for name, spec in QUESTIONS.items():
         if spec.get("when") is False:
             continue
         assert spec.get("help"), f"question {name} has no help text"
@@ -98,7 +228,11 @@ def test_each_answer_reaches_the_generated_code(tmp_path: Path) -> None:
     [
         ("project_name", "!", "starting with a letter"),
         ("package_name", "1app", "is not a valid import name"),
-        ("package_name", "redis", "would shadow"),
+        ("package_name", "redis", "would shadow the redis module that the project installs"),
+        ("package_name", "yaml", "would shadow the yaml module that the project installs"),
+        ("package_name", "class", "is a Python keyword"),
+        ("package_name", "json", "would shadow the standard library's json module"),
+        ("package_name", "tests", "would shadow the project's own tests/ folder"),
         ("distribution_name", "Bad_Name", "is not a normalised distribution name"),
         ("author_email", "nobody", "does not look like an e-mail address"),
         ("session_ttl_hours", 0, "between 1 and 720 hours"),

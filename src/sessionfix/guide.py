@@ -1,10 +1,10 @@
-"""The decision guide of seed 000: from what a person knows about their app to a fix.
+"""The decision guide: from what a person knows about their app to a fix.
 
 The questions avoid the fixes' own vocabulary: is the session a live connection or data, can
 the upstream take connections straight from a browser, does the session hold personal data, and
 where will the app run. The answers also prefill the chosen fix's own Copier questions where they
-say something (Vercel -> the Upstash REST store; personal data -> encrypted seeds), whichever fix
-the person ends up with.
+say something (Vercel -> the Upstash REST store; personal data -> encrypted seeds; the host ->
+its deploy files), whichever fix the person ends up with.
 """
 
 from dataclasses import dataclass, field
@@ -22,6 +22,16 @@ HOSTS = {
     "containers": "Containers (Docker, Kubernetes, Cloud Run) or my own servers",
     "other": "Not decided yet",
 }
+# The deploy files (`deploy_targets`) each host needs; the CI workflow comes with every one.
+HOST_TARGETS = {
+    "vercel": ["vercel", "github"],
+    "render": ["render", "github"],
+    "fly": ["fly", "github"],
+    "containers": ["docker", "github"],
+}
+# A Vercel function cannot hold the stateful fix's realtime connections: its service gets the
+# files of every host that can.
+STATEFUL_ON_VERCEL = ["vercel", "docker", "render", "fly", "github"]
 
 
 @dataclass(frozen=True)
@@ -39,14 +49,40 @@ class Recommendation:
     answers: dict[str, Any] = field(default_factory=dict)  # Copier answers for that fix
 
 
-def prefilled(fix: str, situation: Situation) -> dict[str, Any]:
-    """The Copier answers of `fix` that the guide's answers decide."""
+def deploy_targets(fix: str, host: str | None) -> list[str] | None:
+    """The deploy files for where the app will run; None: undecided, the template's default."""
+    if host not in HOST_TARGETS:
+        return None
+    if fix == "stateful" and host == "vercel":
+        return list(STATEFUL_ON_VERCEL)
+    return list(HOST_TARGETS[host])
+
+
+def host_caveat(fix: str, host: str | None) -> str | None:
+    """What the person must know when the chosen host cannot run all of the chosen fix."""
+    if fix == "stateful" and host == "vercel":
+        return (
+            "Vercel can run the API but not the realtime service, whose connections outlive a "
+            "function call: the project also gets Docker, Render and Fly.io files to run that "
+            "service elsewhere."
+        )
+    return None
+
+
+def prefilled(
+    fix: str, situation: Situation, offered_targets: list[str] | None = None
+) -> dict[str, Any]:
+    """The Copier answers of `fix` that the guide's answers decide. `offered_targets` are the
+    deploy targets the template offers (None: it has no such question)."""
     answers: dict[str, Any] = {}
     if fix == "kv_seed":
         if situation.host is not None and situation.host != "other":
             answers["store_backend"] = "upstash" if situation.host == "vercel" else "redis"
         if situation.personal_data:
             answers["seed_encryption"] = True
+    targets = deploy_targets(fix, situation.host)
+    if targets is not None and offered_targets is not None:
+        answers["deploy_targets"] = [target for target in targets if target in offered_targets]
     return answers
 
 

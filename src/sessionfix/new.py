@@ -12,7 +12,16 @@ from typing import Any
 
 import yaml
 
-from .guide import FIX_LABELS, HOSTS, Situation, ask_situation, choose_fix, prefilled, recommend
+from .guide import (
+    FIX_LABELS,
+    HOSTS,
+    Situation,
+    ask_situation,
+    choose_fix,
+    host_caveat,
+    prefilled,
+    recommend,
+)
 from .template import Source, TemplateError, default_source, offered_fixes, read_config
 
 
@@ -92,6 +101,12 @@ def known_situation(args: argparse.Namespace) -> dict[str, Any]:
     return known
 
 
+def offered_targets(config: dict[str, Any]) -> list[str] | None:
+    """The deploy targets the template offers; None when it does not ask for them."""
+    choices = config.get("deploy_targets", {}).get("choices")
+    return [str(value) for value in choices.values()] if isinstance(choices, dict) else None
+
+
 def interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
@@ -150,10 +165,13 @@ def run_new(args: argparse.Namespace) -> int:
             f"{', '.join(offered)}"
         )
     chosen = fix or str(config.get("fix", {}).get("default", ""))
-    answers: dict[str, Any] = prefilled(chosen, situation)
+    answers: dict[str, Any] = prefilled(chosen, situation, offered_targets(config))
     if fix is not None:
         answers["fix"] = fix
     answers.update(data)  # --data has the last word
+    caveat = host_caveat(chosen, situation.host)
+    if caveat and "deploy_targets" not in data:
+        print(caveat, file=sys.stderr)
     generate(source, dest, answers, defaults=args.defaults)
     if not args.setup:
         return 0
