@@ -3,7 +3,7 @@
 Deterministic and offline, so the whole flow runs on a laptop and in tests. Each WebSocket is
 one live session, as with a realtime model API: it starts with the transcript so far, then
 answers each text input, or audio chunk, with one reply. Point UPSTREAM_URL at a real service
-(and adapt sessions/live.py's Upstream to its protocol) to go live.
+(and adapt realtime/live.py's Upstream to its protocol) to go live.
 """
 
 from datetime import UTC, datetime
