@@ -57,3 +57,9 @@ def test_each_fix_is_one_folder_of_the_package_and_one_of_the_tests() -> None:
         ).exists(), fix
         assert (package / "app.py.jinja").is_file(), fix
         assert any(tests.glob("conftest.py*")), fix
+
+
+def test_the_message_after_copy_and_every_readme_name_the_port_option() -> None:
+    assert "--port" in (ROOT / "copier.yml").read_text().split("_message_after_update")[0]
+    for readme in TEMPLATE.glob("*README.md*"):
+        assert "`--port 8080`" in readme.read_text(), readme.name
