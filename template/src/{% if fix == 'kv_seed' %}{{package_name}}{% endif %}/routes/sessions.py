@@ -13,9 +13,9 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from .. import assistant
 from ..problems import Problem, session_not_found
 from ..sessions.backend import StoreUnavailable
-from .deps import SEED_HEADER, CodecDep, HydratedSession, StoreDep
 from ..sessions.models import Session, Turn
 from ..sessions.store import Stored, WriteConflict
+from .deps import SEED_HEADER, CodecDep, HydratedSession, StoreDep
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
 

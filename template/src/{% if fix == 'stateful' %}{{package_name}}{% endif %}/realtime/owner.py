@@ -12,13 +12,13 @@ import secrets
 
 from pydantic import ValidationError
 
-from ..settings import Settings
 from ..sessions.backend import StoreUnavailable
-from .live import CloseCode, Input, LiveRegistry, SessionGone, UpstreamUnavailable
+from ..sessions.connect_tokens import ConnectTokens
 from ..sessions.registry import NoOwnerAvailable, OwnerLost, OwnerRegistry, SessionMissing
 from ..sessions.store import SessionDeleted, SessionStore
-from ..sessions.connect_tokens import ConnectTokens
 from ..sessions.tokens import TokenExpired, TokenForeign, TokenInvalid
+from ..settings import Settings
+from .live import CloseCode, Input, LiveRegistry, SessionGone, UpstreamUnavailable
 
 log = logging.getLogger(__name__)
 

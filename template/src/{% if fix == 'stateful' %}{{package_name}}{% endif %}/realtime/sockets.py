@@ -10,12 +10,12 @@ from pydantic import ValidationError
 from starlette.websockets import WebSocketState
 
 from ..sessions.backend import StoreUnavailable
-from .live import CloseCode, Input, LiveRegistry, SessionGone, UpstreamUnavailable
 from ..sessions.models import SESSION_ID_PATTERN
-from .owner import Owner
 from ..sessions.registry import OwnerLost
 from ..sessions.store import SessionDeleted
 from ..settings import Settings
+from .live import CloseCode, Input, LiveRegistry, SessionGone, UpstreamUnavailable
+from .owner import Owner
 
 router = APIRouter()
 

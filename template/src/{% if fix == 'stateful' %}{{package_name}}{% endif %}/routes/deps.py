@@ -9,11 +9,11 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 
 from ..problems import Problem, session_not_found
-from ..settings import Settings
+from ..sessions.connect_tokens import ConnectTokens
 from ..sessions.models import SESSION_ID_PATTERN, Session
 from ..sessions.registry import OwnerLost, OwnerRegistry, Placement, SessionMissing
 from ..sessions.store import SessionStore
-from ..sessions.connect_tokens import ConnectTokens
+from ..settings import Settings
 
 
 async def get_store(request: Request) -> SessionStore:

@@ -19,8 +19,10 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from ..problems import Problem, session_not_found, store_unavailable
 from ..sessions.backend import StoreUnavailable
+from ..sessions.connect_tokens import ConnectTokens
 from ..sessions.models import Session, Turn
 from ..sessions.registry import NoOwnerAvailable, OwnerLost, Placement, SessionMissing
+from ..settings import Settings
 from .deps import (
     KnownSession,
     OwnedSession,
@@ -32,8 +34,6 @@ from .deps import (
     no_owner_available,
     session_owner_lost,
 )
-from ..sessions.connect_tokens import ConnectTokens
-from ..settings import Settings
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
 
