@@ -41,11 +41,11 @@ def test_the_fix_is_offered_with_a_label_that_says_when_to_pick_it() -> None:
 def test_it_generates_a_stateless_api_without_the_store(tmp_path: Path) -> None:
     project = generate_client_direct(tmp_path / "app", token_ttl_seconds=30)
     package = project / "src" / "session_app"
-    for present in ("app.py", "upstream.py", "sessions/tokens.py", "sessions/providers.py"):
+    for present in ("app.py", "dev_upstream.py", "sessions/tokens.py", "routes/deps.py"):
         assert (package / present).is_file(), present
     for absent in ("sessions/store.py", "sessions/backend.py", "sessions/models.py", "seed.py"):
         assert not (package / absent).exists(), absent
-    assert not (package / "sessions" / "hydrate.py").exists()
+    assert not (package / "dev_store.py").exists() and not (package / "realtime").exists()
     assert (project / "tests" / "test_openai_provider.py").is_file()
     assert not (project / "tests" / "test_hydration_routes.py").exists()
     pyproject = (project / "pyproject.toml").read_text()

@@ -86,13 +86,17 @@ def readme_deploy_section(project: Path) -> str:
 
 
 def settings_variables(project: Path) -> set[str]:
-    """The environment variables the generated `Settings` reads: its fields and aliases."""
-    tree = ast.parse((package_dir(project) / "settings.py").read_text())
-    settings = next(
-        node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "Settings"
-    )
+    """The environment variables the generated `Settings` reads: its fields and aliases, and
+    those of the classes it builds on (config.py, store_config.py)."""
+    modules = ["settings.py", "config.py", "store_config.py"]
+    trees = [
+        ast.parse(path.read_text())
+        for name in modules
+        if (path := package_dir(project) / name).is_file()
+    ]
+    classes = [node for tree in trees for node in tree.body if isinstance(node, ast.ClassDef)]
     names: set[str] = set()
-    for statement in settings.body:
+    for statement in (statement for cls in classes for statement in cls.body):
         if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
             names.add(statement.target.id.upper())
             for node in ast.walk(statement):
@@ -182,13 +186,15 @@ def test_every_command_names_a_module_and_app_of_the_project(project: Path) -> N
             assert f'"{command}"' in main.read_text(), f"{name}: `{package} {command}` unknown"
         for module in RUNS_SCRIPT.findall(text):
             path = project / "src" / (module.replace(".", "/") + ".py")
+            if not path.is_file():  # a package: its __main__.py is the command
+                path = project / "src" / module.replace(".", "/") / "__main__.py"
             assert path.is_file(), f"{name} runs `python -m {module}`, which does not exist"
             assert 'if __name__ == "__main__":' in path.read_text(), f"{module} is no command"
             ran.add(module.rsplit(".", 1)[1])
     fix = answers_of(project)["fix"]
     assert "main" in ran
     if fix == "stateful":
-        assert {"realtime", "upstream"} <= ran
+        assert {"realtime", "dev_upstream"} <= ran
     index = texts["api/index.py"]
     assert f"from {answers_of(project)['package_name']}.main import app" in index
 
@@ -260,9 +266,9 @@ def test_ports_and_health_paths_agree_with_the_app(project: Path) -> None:
     # Every process a deploy file runs answers the health path the files probe.
     served = [package / "routes" / "health.py"]
     if answers["fix"] == "stateful":
-        served += [package / "realtime.py", package / "upstream.py"]
+        served += [package / "realtime" / "app.py", package / "dev_upstream.py"]
     if answers.get("upstream_provider") == "local":
-        served.append(package / "upstream.py")
+        served.append(package / "dev_upstream.py")
     for path in served:
         assert declares_health_route(path), f"{path.name} does not route {HEALTH}"
 

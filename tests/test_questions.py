@@ -217,9 +217,9 @@ def test_each_answer_reaches_the_generated_code(tmp_path: Path) -> None:
     assert (changed / "tests/test_upstash_rest.py").is_file()
     assert "seed_encryption: bool = False" in read(changed, "src/session_app/settings.py")
     assert "seed_encryption: bool = True" in read(default, "src/session_app/settings.py")
-    assert "default=7200" in read(changed, "src/session_app/settings.py")
-    assert 'Query(alias="seed")' in read(changed, "src/session_app/sessions/hydrate.py")
-    assert "Query" not in read(default, "src/session_app/sessions/hydrate.py")
+    assert "default=7200" in read(changed, "src/session_app/store_config.py")
+    assert 'Query(alias="seed")' in read(changed, "src/session_app/routes/deps.py")
+    assert "Query" not in read(default, "src/session_app/routes/deps.py")
     assert "CLUSTER_SIZE = 5" in read(changed, "src/session_app/__main__.py")
 
 

@@ -18,11 +18,11 @@ def test_the_stateful_project_has_its_own_files_and_none_of_the_seed(tmp_path: P
     project = generate(tmp_path / "app", **STATEFUL)
     assert_fully_rendered(project)
     package = project / "src" / "session_app"
-    owned = ["realtime.py", "upstream.py", "routes/sockets.py", "sessions/tokens.py"]
-    owned += ["sessions/owners.py", "sessions/owner.py", "sessions/live.py"]
+    owned = ["dev_upstream.py", "sessions/tokens.py", "sessions/registry.py", "routes/deps.py"]
+    owned += [f"realtime/{name}.py" for name in ("__main__", "app", "owner", "live", "sockets")]
     for name in owned:
         assert (package / name).is_file(), name
-    for name in ["sessions/seed.py", "sessions/hydrate.py", "sessions/upstash.py"]:
+    for name in ["sessions/seed.py", "sessions/upstash.py", "sessions/minter.py"]:
         assert not (package / name).exists(), name
     dependencies = read(project, "pyproject.toml").split("[dependency-groups]")[0]
     assert '"itsdangerous' in dependencies and '"websockets' in dependencies
@@ -32,7 +32,7 @@ def test_the_stateful_project_has_its_own_files_and_none_of_the_seed(tmp_path: P
 
 def test_the_stateful_answers_reach_the_generated_code(tmp_path: Path) -> None:
     project = generate(tmp_path / "app", **STATEFUL, realtime_instances=3, lease_seconds=20)
-    assert "REALTIME_INSTANCES = 3" in read(project, "src/session_app/cluster.py")
+    assert "REALTIME_INSTANCES = 3" in read(project, "src/session_app/dev_services.py")
     assert "default=20, ge=3" in read(project, "src/session_app/settings.py")
     answers = read(project, ".copier-answers.yml")
     assert "fix: stateful" in answers and "lease_seconds: 20" in answers

@@ -23,7 +23,7 @@ from .conftest import DEFAULTS, generate, passes_its_own_checks_and_suite
 from .releases import ROOT, build_template_repo, current_version, git, released
 
 BIN = Path(sys.executable).parent
-PREVIOUS = "0.2.0"  # the newest release before this one, and the first with all three fixes
+PREVIOUS = "0.3.0"  # the newest release before this one
 
 # The answers each fix is generated with; questions of other fixes are not asked.
 FIXES: dict[str, dict[str, Any]] = {
@@ -263,7 +263,7 @@ def test_a_relative_template_path_of_an_older_release_is_what_the_changelog_warn
 ) -> None:
     """0.2.0 recorded a relative path as given; the changelog says what to do, and it works."""
     relative = os.path.relpath(template_repo, tmp_path)
-    copied = copier_cli(tmp_path, "copy", "--defaults", "--vcs-ref", PREVIOUS, relative, "app")
+    copied = copier_cli(tmp_path, "copy", "--defaults", "--vcs-ref", "0.2.0", relative, "app")
     assert copied.returncode == 0, copied.stderr
     project = tmp_path / "app"
     answers = project / ".copier-answers.yml"

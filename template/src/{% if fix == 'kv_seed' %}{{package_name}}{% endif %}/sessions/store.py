@@ -1,0 +1,159 @@
+"""SessionStore: sessions in the shared store, each under one hash with a revision counter.
+
+Layout under the app's key prefix:
+    {prefix}:session:{id}  hash: rev, doc (the session as JSON), seed (the seed of that rev);
+                           or, after DELETE, only `deleted`, kept as long as a seed could live,
+                           so that no old seed can bring a deleted session back
+    {prefix}:events:{id}   stream: one entry per event, read by every instance's SSE streams
+"""
+
+from dataclasses import dataclass
+
+import orjson
+
+from .backend import StoreBackend, StreamEntries
+from .models import Session
+
+# -> {doc, seed, deleted}
+_LOAD = "return redis.call('HMGET', KEYS[1], 'doc', 'seed', 'deleted')"
+
+# Compare-and-set on the revision, with the write's events, in one atomic step.
+# ARGV: expected rev, new rev, doc, seed, ttl ms, stream length, events...
+# -> 1 written; 0 someone else wrote first; -1 deleted
+_WRITE = """
+local h = redis.call('HMGET', KEYS[1], 'rev', 'deleted')
+if h[2] then return -1 end
+if tonumber(h[1] or '0') ~= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'rev', ARGV[2], 'doc', ARGV[3], 'seed', ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+if #ARGV > 6 then
+  for i = 7, #ARGV do
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'data', ARGV[i])
+  end
+  redis.call('PEXPIRE', KEYS[2], ARGV[5])
+end
+return 1
+"""
+
+# Hydrate from a verified seed: it wins only if the store has nothing or an older revision;
+# an equal revision never overwrites. ARGV: rev, doc, seed, ttl ms.
+# -> {doc, seed} now stored; {} deleted
+_HYDRATE = """
+local h = redis.call('HMGET', KEYS[1], 'rev', 'doc', 'seed', 'deleted')
+if h[4] then return {} end
+if (not h[1]) or tonumber(h[1]) < tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[1], 'rev', ARGV[1], 'doc', ARGV[2], 'seed', ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  return {ARGV[2], ARGV[3]}
+end
+return {h[2], h[3]}
+"""
+
+# Does the store hold exactly the revision this seed was issued for? ARGV: seed.
+# -> 1 yes; 0 no (missing, older, newer or another seed); -1 deleted
+_SEED_IS_CURRENT = """
+local h = redis.call('HMGET', KEYS[1], 'seed', 'deleted')
+if h[2] then return -1 end
+if h[1] == ARGV[1] then return 1 end
+return 0
+"""
+
+# ARGV: tombstone ttl ms, event
+_DELETE = """
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'deleted', '1')
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+redis.call('XADD', KEYS[2], '*', 'data', ARGV[2])
+redis.call('PEXPIRE', KEYS[2], 60000)
+return 1
+"""
+
+STREAM_LENGTH = 1000
+
+
+class SessionDeleted(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Stored:
+    session: Session
+    # The seed issued with this revision ("" when it exceeded the size cap).
+    seed: str
+
+
+class WriteConflict(Exception):
+    """Another request wrote the session first; reload and try again."""
+
+
+class SessionStore:
+    def __init__(self, backend: StoreBackend, *, prefix: str, ttl_seconds: int) -> None:
+        self.backend = backend
+        self._prefix = prefix
+        self._ttl_ms = str(ttl_seconds * 1000)
+
+    def session_key(self, session_id: str) -> str:
+        return f"{self._prefix}:session:{session_id}"
+
+    def events_key(self, session_id: str) -> str:
+        return f"{self._prefix}:events:{session_id}"
+
+    async def load(self, session_id: str) -> Stored | None:
+        doc, seed, deleted = await self.backend.run(_LOAD, [self.session_key(session_id)], [])
+        if deleted:
+            raise SessionDeleted(session_id)
+        if doc is None:
+            return None
+        return Stored(Session.model_validate_json(doc), seed or "")
+
+    async def hydrate(self, session: Session, seed: str) -> Stored:
+        """Put a verified seed's snapshot in the store unless the store is as new or newer."""
+        key = self.session_key(session.session_id)
+        # The usual case: the client sends the seed issued for the stored revision, so its
+        # snapshot is the stored session. Checking that moves the seed, not the document.
+        current = await self.backend.run(_SEED_IS_CURRENT, [key], [seed])
+        if current == -1:
+            raise SessionDeleted(session.session_id)
+        if current == 1:
+            return Stored(session, seed)
+        reply = await self.backend.run(
+            _HYDRATE,
+            [key],
+            [str(session.rev), session.model_dump_json(), seed, self._ttl_ms],
+        )
+        if not reply:
+            raise SessionDeleted(session.session_id)
+        doc, stored_seed = reply
+        return Stored(Session.model_validate_json(doc), stored_seed or "")
+
+    async def write(
+        self, session: Session, seed: str, *, expected_rev: int, events: list[dict[str, object]]
+    ) -> None:
+        """Store `session` if the stored revision is still `expected_rev`, else WriteConflict."""
+        status = await self.backend.run(
+            _WRITE,
+            [self.session_key(session.session_id), self.events_key(session.session_id)],
+            [
+                str(expected_rev),
+                str(session.rev),
+                session.model_dump_json(),
+                seed,
+                self._ttl_ms,
+                str(STREAM_LENGTH),
+                *(orjson.dumps(event).decode() for event in events),
+            ],
+        )
+        if status == -1:
+            raise SessionDeleted(session.session_id)
+        if status == 0:
+            raise WriteConflict(session.session_id)
+
+    async def delete(self, session_id: str) -> None:
+        await self.backend.run(
+            _DELETE,
+            [self.session_key(session_id), self.events_key(session_id)],
+            [self._ttl_ms, orjson.dumps({"type": "deleted"}).decode()],
+        )
+
+    async def read_events(self, session_id: str, after: str, block_ms: int) -> StreamEntries:
+        return await self.backend.read_stream(self.events_key(session_id), after, block_ms)

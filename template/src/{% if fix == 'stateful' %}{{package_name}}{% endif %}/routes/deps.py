@@ -1,0 +1,124 @@
+"""The dependencies of the HTTP API: every route that takes `{session_id}` declares
+`OwnedSession`, which loads the durable transcript and finds the session's live owner, so a
+request reaches the owner from any API instance, or gets an explicit outcome: 404 unknown,
+410 deleted, 410 owner lost (resumable)."""
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+
+from ..problems import Problem, session_not_found
+from ..sessions.connect_tokens import ConnectTokens
+from ..sessions.models import SESSION_ID_PATTERN, Session
+from ..sessions.registry import OwnerLost, OwnerRegistry, Placement, SessionMissing
+from ..sessions.store import SessionStore
+from ..settings import Settings
+
+
+async def get_store(request: Request) -> SessionStore:
+    store: SessionStore = request.app.state.store
+    return store
+
+
+async def get_owners(request: Request) -> OwnerRegistry:
+    owners: OwnerRegistry = request.app.state.owners
+    return owners
+
+
+async def get_tokens(request: Request) -> ConnectTokens:
+    tokens: ConnectTokens = request.app.state.tokens
+    return tokens
+
+
+async def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StoreDep = Annotated[SessionStore, Depends(get_store)]
+OwnersDep = Annotated[OwnerRegistry, Depends(get_owners)]
+TokensDep = Annotated[ConnectTokens, Depends(get_tokens)]
+
+
+def session_owner_lost(session_id: str) -> Problem:
+    return Problem(
+        410,
+        "session_owner_lost",
+        "Session owner lost",
+        f"The realtime instance that held session {session_id} stopped renewing its lease, and "
+        f"its live connection went with it. The transcript is safe: POST "
+        f"/api/sessions/{session_id}/resume moves the session to a live instance.",
+    )
+
+
+def no_owner_available() -> Problem:
+    return Problem(
+        503,
+        "no_owner_available",
+        "No realtime instance available",
+        "No realtime instance holds a live lease, so none can take the session; nothing was "
+        "created or changed. Try again shortly.",
+        headers={"Retry-After": "5"},
+    )
+
+
+@dataclass(frozen=True)
+class Inbox:
+    """The way to a session's owner from any API instance. Posting checks, in the same round
+    trip, that the session exists and that its owner's lease is live."""
+
+    session_id: str
+    owners: OwnerRegistry
+
+    async def post(self, payload: str) -> str:
+        """Post an input; the session's last event id before it (the owner's reply follows)."""
+        try:
+            return await self.owners.enqueue(self.session_id, payload)
+        except SessionMissing:
+            raise session_not_found(self.session_id) from None
+        except OwnerLost:
+            raise session_owner_lost(self.session_id) from None
+
+
+async def session_inbox(
+    session_id: Annotated[str, Path(pattern=SESSION_ID_PATTERN)], owners: OwnersDep
+) -> Inbox:
+    return Inbox(session_id, owners)
+
+
+@dataclass(frozen=True)
+class Owned:
+    session: Session
+    placement: Placement
+
+
+async def owned_session(
+    session_id: Annotated[str, Path(pattern=SESSION_ID_PATTERN)],
+    store: StoreDep,
+    owners: OwnersDep,
+) -> Owned:
+    """The session's transcript and its live owner; raises the problem that says why not."""
+    stored = await store.load(session_id)  # raises SessionDeleted (410) after DELETE
+    if stored is None:
+        raise session_not_found(session_id)
+    placement = await owners.locate(session_id)
+    if placement is None or not placement.url:
+        raise session_owner_lost(session_id)
+    return Owned(stored.session, placement)
+
+
+async def known_session(
+    session_id: Annotated[str, Path(pattern=SESSION_ID_PATTERN)], store: StoreDep
+) -> Session:
+    """The session's durable transcript, whether or not its owner is alive (resume, delete)."""
+    stored = await store.load(session_id)
+    if stored is None:
+        raise session_not_found(session_id)
+    return stored.session
+
+
+SessionInbox = Annotated[Inbox, Depends(session_inbox)]
+OwnedSession = Annotated[Owned, Depends(owned_session)]
+KnownSession = Annotated[Session, Depends(known_session)]

@@ -1,0 +1,269 @@
+"""The sessions API, stateless: it places sessions on owners and relays inputs to them.
+
+An API instance never talks to a realtime instance directly. It posts inputs to the owner's
+inbox stream and reads the owner's turns from the session's event stream, both in the store,
+so it can run as serverless functions or any number of replicas.
+"""
+
+import asyncio
+import base64
+import contextlib
+import secrets
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Header, Request, Response, status
+from pydantic import BaseModel, ConfigDict, Field
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from ..problems import Problem, session_not_found, store_unavailable
+from ..sessions.backend import StoreUnavailable
+from ..sessions.connect_tokens import ConnectTokens
+from ..sessions.models import Session, Turn
+from ..sessions.registry import NoOwnerAvailable, OwnerLost, Placement, SessionMissing
+from ..settings import Settings
+from .deps import (
+    KnownSession,
+    OwnedSession,
+    OwnersDep,
+    SessionInbox,
+    SettingsDep,
+    StoreDep,
+    TokensDep,
+    no_owner_available,
+    session_owner_lost,
+)
+
+router = APIRouter(prefix="/api/sessions", tags=["sessions"])
+
+# Redis stream ids: two 64-bit numbers; 19 digits keep each in range.
+EVENT_ID_PATTERN = r"^\d{1,19}-\d{1,19}$"
+
+
+class Connect(BaseModel):
+    url: str  # the owner's WebSocket for this session
+    token: str
+    expires_at: int  # Unix time, seconds
+
+
+class SessionOut(BaseModel):
+    session_id: str
+    rev: int
+    turns: tuple[Turn, ...]
+
+
+class Connectable(SessionOut):
+    connect: Connect
+
+
+class MessageIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"text": "Hello!"}]})
+
+    text: str = Field(min_length=1, max_length=4_000)
+
+
+class ExchangeOut(BaseModel):
+    session_id: str
+    heard: str  # the input as the upstream understood it (for audio, its transcription)
+    reply: str
+    rev: int
+
+
+def _connect(tokens: ConnectTokens, session_id: str, placement: Placement) -> Connect:
+    minted = tokens.mint(session_id)
+    url = f"{placement.url}/ws/sessions/{session_id}"
+    return Connect(url=url, token=minted.token, expires_at=minted.expires_at)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_session(
+    response: Response, store: StoreDep, owners: OwnersDep, tokens: TokensDep
+) -> Connectable:
+    session = Session.new()
+    try:
+        # Place first: with no live owner nothing is created.
+        placement = await owners.place(session.session_id)
+    except NoOwnerAvailable:
+        raise no_owner_available() from None
+    try:
+        await store.write(session, expected_rev=0, events=[])
+    except BaseException:
+        # Not created after all: the placement must not count as the owner's load.
+        with contextlib.suppress(StoreUnavailable):
+            await owners.forget(session.session_id)
+        raise
+    response.headers["Location"] = f"{router.prefix}/{session.session_id}"
+    return Connectable(
+        session_id=session.session_id,
+        rev=session.rev,
+        turns=session.turns,
+        connect=_connect(tokens, session.session_id, placement),
+    )
+
+
+@router.get("/{session_id}")
+async def read_session(owned: OwnedSession) -> SessionOut:
+    session = owned.session
+    return SessionOut(session_id=session.session_id, rev=session.rev, turns=session.turns)
+
+
+async def _exchange(
+    inbox: SessionInbox,
+    store: StoreDep,
+    owners: OwnersDep,
+    settings: Settings,
+    item: dict[str, Any],
+) -> ExchangeOut:
+    """Post an input to the owner's inbox and wait for its reply on the session's events."""
+    session_id = inbox.session_id
+    request_id = secrets.token_hex(8)
+    after = await inbox.post(orjson.dumps({**item, "request_id": request_id}).decode())
+    heard = ""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.reply_timeout_seconds
+    while (remaining := deadline - loop.time()) > 0:
+        entries = await store.read_events(
+            session_id, after, block_ms=int(min(remaining, 1) * 1000) + 1
+        )
+        for entry_id, fields in entries:
+            after = entry_id
+            event = orjson.loads(fields["data"])
+            if event.get("request_id") != request_id:
+                continue
+            if event["type"] == "error":
+                raise _owner_error(session_id, event["code"])
+            if event["turn"]["role"] == "user":
+                heard = event["turn"]["text"]
+                continue
+            return ExchangeOut(
+                session_id=session_id, heard=heard, reply=event["turn"]["text"], rev=event["rev"]
+            )
+    placement = await owners.locate(session_id)
+    if placement is None or not placement.url:
+        raise session_owner_lost(session_id)
+    raise Problem(
+        504,
+        "owner_timeout",
+        "No reply in time",
+        f"The session's owner did not answer within {settings.reply_timeout_seconds:g} s. "
+        "The input may still be handled: its turn then appears in the event stream.",
+    )
+
+
+def _owner_error(session_id: str, code: str) -> Problem:
+    if code == "session_owner_lost":
+        return session_owner_lost(session_id)
+    if code == "session_not_found":
+        return session_not_found(session_id)
+    if code == "store_unavailable":
+        return store_unavailable()
+    return Problem(
+        502,
+        "upstream_unavailable",
+        "Upstream unavailable",
+        "The upstream realtime service refused or dropped the session's connection; the "
+        "input was not handled and nothing was recorded. Try again.",
+    )
+
+
+@router.post("/{session_id}/messages")
+async def send_message(
+    body: MessageIn, inbox: SessionInbox, store: StoreDep, owners: OwnersDep, settings: SettingsDep
+) -> ExchangeOut:
+    return await _exchange(inbox, store, owners, settings, {"kind": "text", "text": body.text})
+
+
+@router.post(
+    "/{session_id}/audio",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+        }
+    },
+)
+async def send_audio(
+    request: Request, inbox: SessionInbox, store: StoreDep, owners: OwnersDep, settings: SettingsDep
+) -> ExchangeOut:
+    """One chunk of audio (the raw bytes as the body); the owner streams it upstream."""
+    limit = settings.audio_max_bytes
+    chunk = bytearray()
+    async for part in request.stream():
+        chunk += part
+        if len(chunk) > limit:
+            raise Problem(
+                413,
+                "audio_too_large",
+                "Audio chunk too large",
+                f"An audio chunk may hold at most {limit} bytes; send longer audio in chunks.",
+            )
+    if not chunk:
+        raise Problem(422, "audio_empty", "Empty audio chunk", "The request body held no audio.")
+    audio = base64.b64encode(bytes(chunk)).decode()
+    return await _exchange(inbox, store, owners, settings, {"kind": "audio", "audio": audio})
+
+
+@router.get("/{session_id}/events", response_class=EventSourceResponse)
+async def stream_events(
+    owned: OwnedSession,
+    store: StoreDep,
+    last_event_id: Annotated[str | None, Header(pattern=EVENT_ID_PATTERN)] = None,
+) -> EventSourceResponse:
+    """Server-sent events from the store: the owner's turns, whichever instance streams them.
+
+    Without Last-Event-ID the stream replays the session's recent events first.
+    """
+    session_id = owned.session.session_id
+
+    async def events() -> AsyncIterator[ServerSentEvent]:
+        after = last_event_id or "0-0"
+        while True:
+            try:
+                entries = await store.read_events(session_id, after, block_ms=2_000)
+            except StoreUnavailable:
+                # End the stream; the client reconnects with Last-Event-ID and loses nothing.
+                return
+            for entry_id, fields in entries:
+                after = entry_id
+                event = orjson.loads(fields["data"])
+                yield ServerSentEvent(id=entry_id, event=event["type"], data=fields["data"])
+                if event["type"] == "deleted":
+                    return
+
+    return EventSourceResponse(events(), ping=15)
+
+
+@router.post("/{session_id}/resume")
+async def resume_session(
+    session: KnownSession, owners: OwnersDep, tokens: TokensDep
+) -> Connectable:
+    """Re-home a session whose owner was lost on a live owner, with its whole transcript.
+
+    Safe to repeat: a session whose owner is alive is left where it is, with a fresh token.
+    """
+    session_id = session.session_id
+    try:
+        rehomed = await owners.rehome(session_id)
+        # No ownership record (it expired with an idle session): place it afresh.
+        placement = rehomed.placement if rehomed else await owners.place(session_id)
+    except NoOwnerAvailable:
+        raise no_owner_available() from None
+    return Connectable(
+        session_id=session_id,
+        rev=session.rev,
+        turns=session.turns,
+        connect=_connect(tokens, session_id, placement),
+    )
+
+
+@router.delete("/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_session(session: KnownSession, store: StoreDep, owners: OwnersDep) -> None:
+    session_id = session.session_id
+    # Tell a live owner to close the connection; a lost owner has none left to close.
+    with contextlib.suppress(OwnerLost, SessionMissing):
+        await owners.enqueue(session_id, orjson.dumps({"kind": "close"}).decode())
+    await store.delete(session_id)
+    await owners.forget(session_id)

@@ -1,1 +1,0 @@
-"""The HTTP surface. Every route with `{session_id}` takes a `HydratedSession`."""
