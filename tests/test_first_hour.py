@@ -53,3 +53,19 @@ def test_the_readme_tells_how_to_reach_uv_and_copier_after_the_quickstart() -> N
     assert ". .venv/bin/activate" in use
     assert "copier copy path/to/sessionfix myapp" in use  # no --vcs-ref needed
     assert "git init" in use  # update and pre-commit need a repository
+
+
+def test_the_message_after_copy_says_to_make_a_git_repository(tmp_path: Path) -> None:
+    """`copier update` and the pre-commit hooks need one; the message says so, with the rest."""
+    command = [sys.executable, "-m", "copier", "copy", "--defaults", "--vcs-ref", "HEAD"]
+    result = subprocess.run(
+        [*command, str(ROOT), str(tmp_path / "voice-bot")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    message = result.stdout + result.stderr
+    assert "git init && git add -A" in message
+    assert "uv run python -m voice_bot cluster" in message and "--port" in message
