@@ -5,10 +5,11 @@
     python3 tasks.py test                     lint, type-check, build the docs, run every test
 
 Everything else is installed into `.venv` on first use. The test suite needs a real Redis and
-a headless Chromium, and checks generated compose files with Docker Compose: it starts its own
-`redis-server` on a free port (unless REDIS_URL is set), and, when run as root on Debian or
-Ubuntu, installs the `redis-server`, `chromium` and `docker-compose` packages if they are missing
-(`docker-compose` only where the `docker compose` plugin is not installed).
+a headless Chromium, checks generated compose files with Docker Compose, and fetches the
+scanner's real-code corpus from PyPI and npm (pip, from `.venv`, and `npm pack`): it starts its
+own `redis-server` on a free port (unless REDIS_URL is set), and, when run as root on Debian or
+Ubuntu, installs the `redis-server`, `chromium`, `npm` and `docker-compose` packages if they are
+missing (`docker-compose` only where the `docker compose` plugin is not installed).
 """
 
 import argparse
@@ -144,6 +145,7 @@ def test(pytest_args: list[str]) -> None:
     bootstrap()
     if not os.environ.get("CHROMIUM_PATH"):
         ensure_program("chromium", "chromium")
+    ensure_program("npm", "npm")  # `npm pack` fetches the scanner's real-code corpus
     if not has_compose_plugin():
         # The template tests run `config` on every generated compose.yaml.
         ensure_program("docker-compose", "docker-compose")

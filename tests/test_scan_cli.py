@@ -9,6 +9,7 @@ import pytest
 
 from sessionfix import cli
 from sessionfix.scan import RULES, python
+from sessionfix.scan.defaults import memory_defaults
 
 from .conftest import ROOT
 
@@ -122,12 +123,15 @@ def test_one_file_can_be_scanned() -> None:
 
 
 def test_a_file_that_does_not_parse_is_reported_not_fatal(tmp_path: Path) -> None:
-    (tmp_path / "broken.py").write_text("def (:\n")
+    (tmp_path / "views.py").write_text("def (:\n")
     (tmp_path / "app.py").write_text((SEED001 / "run.py").read_text())
+    (tmp_path / "scratch").mkdir()
+    (tmp_path / "scratch" / "notes.py").write_text("def (:\n")  # nothing reaches it
     result = sessionfix("scan", str(tmp_path))
     assert result.returncode == 1
-    assert "warning: broken.py: not parsed as Python" in result.stdout
+    assert "warning: views.py: not parsed as Python" in result.stdout
     assert "app.py:12:1: process-local-sessions" in result.stdout
+    assert "scratch/notes.py" not in result.stdout  # read, but no route handler can reach it
 
 
 def test_routes_registered_inside_a_function_are_found(tmp_path: Path) -> None:
@@ -153,7 +157,7 @@ def test_routes_registered_inside_a_function_are_found(tmp_path: Path) -> None:
 def test_a_file_the_scanner_fails_on_is_reported_and_the_scan_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (tmp_path / "odd.py").write_text("x = 1\n")
+    (tmp_path / "odd.py").write_text("@app.get('/odd')\ndef odd() -> None: ...\n")
     (tmp_path / "app.py").write_text((SEED001 / "run.py").read_text())
     summarise = python.summarise
 
@@ -214,3 +218,14 @@ def test_state_set_up_under_except_star_is_found(tmp_path: Path) -> None:
     result = sessionfix("scan", str(tmp_path))
     assert result.returncode == 1
     assert "app.py:6:5: process-local-sessions: `sessions`" in result.stdout
+
+
+def test_every_library_default_is_documented_with_what_makes_it_safe() -> None:
+    cli_doc = (ROOT / "docs" / "cli.md").read_text()
+    for language in ("python", "javascript"):
+        defaults = memory_defaults(language)
+        assert defaults
+        for default in defaults.values():
+            assert default.holds in {"live", "data"}, default
+            assert default.instead, default
+            assert f"{default.package}" in cli_doc or default.name in cli_doc, default

@@ -10,26 +10,30 @@ from .python import scan_python
 
 __all__ = ["FIX_ADVICE", "RULES", "Finding", "Rule", "ScanResult", "scan"]
 
-# Installed dependencies, generated and cached files: not the code under review.
+# Installed and vendored dependencies, generated and cached files: not the code under review.
 SKIPPED_DIRECTORIES = {
     ".git", ".hg", ".svn", ".venv", "node_modules", "__pycache__", ".mypy_cache",
     ".pytest_cache", ".ruff_cache", ".tox", ".nox", ".next", ".nuxt", ".vercel", ".turbo",
-    "site-packages", ".output",
+    "site-packages", ".output", "vendor", "_vendor",
 }  # fmt: skip
 # Names that are build output beside a project's manifest, but may be source anywhere else
 # (a `build` package, an `env` settings module).
 BUILD_OUTPUTS = {"build", "dist", "coverage"}
 MANIFESTS = ("package.json", "pyproject.toml", "setup.py", "setup.cfg")
+SOURCE_SUFFIXES = (".py", *EXTENSIONS)
 
 
-def skipped(parent: Path, name: str) -> bool:
+def skipped(name: str, beside: set[str]) -> bool:
+    """Whether a folder called `name`, among the files `beside` it, is not the code under
+    review. Told from the listings the walk has anyway: no file is looked up on its own."""
     if name in SKIPPED_DIRECTORIES:
         return True
-    folder = parent / name
-    # A virtual environment or conda environment, whatever its name (`venv`, `env`, `.env`...).
-    if (folder / "pyvenv.cfg").is_file() or (folder / "conda-meta").is_dir():
-        return True
-    return name in BUILD_OUTPUTS and any((parent / m).is_file() for m in MANIFESTS)
+    return name in BUILD_OUTPUTS and not beside.isdisjoint(MANIFESTS)
+
+
+def environment(names: list[str], subdirectories: list[str]) -> bool:
+    """A virtual environment or conda environment, whatever its name (`venv`, `env`, `.env`)."""
+    return "pyvenv.cfg" in names or "conda-meta" in subdirectories
 
 
 @dataclass
@@ -50,9 +54,13 @@ def source_files(root: Path) -> list[Path]:
         return [root]
     found = []
     for directory, subdirectories, names in os.walk(root):
+        if directory != str(root) and environment(names, subdirectories):
+            subdirectories[:] = []
+            continue
+        beside = set(names)
+        subdirectories[:] = sorted(d for d in subdirectories if not skipped(d, beside))
         base = Path(directory)
-        subdirectories[:] = sorted(d for d in subdirectories if not skipped(base, d))
-        found += [base / n for n in sorted(names) if n.endswith((".py", *EXTENSIONS))]
+        found += [base / n for n in sorted(names) if n.endswith(SOURCE_SUFFIXES)]
     # Type declarations hold no state; minified bundles are vendored, not the code under review.
     return [path for path in found if not path.name.endswith((".d.ts", ".min.js"))]
 

@@ -42,6 +42,13 @@ RULES: dict[str, Rule] = {
             "by one instance fails verification on every other one, and after every restart.",
         ),
         Rule(
+            "in-memory-default",
+            "A library keeps sessions in this process by default",
+            "The library's default store lives in the memory of the process that made it: a "
+            "session created on one instance is unknown to every other one, so a follow-up "
+            "request that lands elsewhere fails.",
+        ),
+        Rule(
             "auto-create-on-miss",
             "A missing session is created on the fly",
             "When a request reaches an instance that lacks the session, an empty one is made "
@@ -109,7 +116,29 @@ STATE_WORDS = {
     "thread", "upstream", "realtime",
 }  # fmt: skip
 # Shared infrastructure, per process by design: a pool or registry of connections is not state.
-INFRASTRUCTURE_WORDS = {"pool", "registry", "lock", "semaphore", "limiter", "metric", "executor"}
+INFRASTRUCTURE_WORDS = {
+    "pool", "registry", "lock", "semaphore", "limiter", "metric", "executor", "callback", "hook",
+    "bus", "emitter", "container", "injector", "logger",
+}  # fmt: skip
+# Clients and process plumbing: one per process by design, never session state (a database
+# client or engine, Redis and HTTP clients, loggers, threads and tasks, DI containers).
+CLIENT_WORDS = INFRASTRUCTURE_WORDS | {
+    "client", "engine", "redis", "prisma", "db", "database", "http", "axios", "thread", "task",
+    "future", "maker", "mongo", "pg", "sql", "supabase", "drizzle", "kysely",
+}  # fmt: skip
+CLIENT_CALLS = {
+    "ClientSession", "AsyncClient", "Client", "create_engine", "create_async_engine",
+    "sessionmaker", "async_sessionmaker", "scoped_session", "from_url", "getLogger", "get_logger",
+    "Thread", "Timer", "create_task", "create_future", "Future", "Event", "Lock", "pino",
+    "createClient", "drizzle", "connect", "create_pool",
+}  # fmt: skip
+
+
+def is_client(call_name: str) -> bool:
+    """Whether a call with this name makes a client or a piece of process plumbing."""
+    return call_name in CLIENT_CALLS or bool(words(call_name) & CLIENT_WORDS)
+
+
 # A single global object with one of these holds session state (a shared client or pool does not).
 SINGLE_STATE_WORDS = STATE_WORDS - {"client", "conn", "connection", "channel", "pipeline"}
 # A value made up on a miss with one of these names is a session invented on the spot.
@@ -117,8 +146,18 @@ SESSION_WORDS = SINGLE_STATE_WORDS - {"user", "history", "online", "login", "cus
 # A key, parameter or argument named with one of these is per-user.
 KEY_WORDS = {
     "session", "sess", "sid", "user", "uid", "conversation", "convo", "chat", "room", "call",
-    "peer", "client", "customer", "account", "player", "device", "thread", "visitor",
+    "peer", "client", "customer", "account", "player", "device", "thread", "visitor", "token",
 }  # fmt: skip
+# A key named with one of these and "id" is a connection's id: `pc_id`, `socket.id`, `connId`.
+CONNECTION_WORDS = {"pc", "socket", "conn", "connection", "ws", "transport", "channel"}
+
+
+def is_key(name: str) -> bool:
+    """Whether a key, parameter or argument with this name is per-user or per-connection."""
+    said = words(name)
+    return bool(said & KEY_WORDS) or ("id" in said and bool(said & CONNECTION_WORDS))
+
+
 # These make the state a live connection rather than data.
 LIVE_WORDS = {
     "ws", "websocket", "socket", "connection", "conn", "peer", "pc", "rtc", "stream", "call",
@@ -131,11 +170,26 @@ CREATE_WORDS = {"create", "new", "make", "init", "start", "open", "spawn", "buil
 RECOVER_WORDS = {"load", "seed", "hydrate", "decode", "restore", "fetch", "get", "read", "from"}
 
 
-def fixes_for(*names: str) -> tuple[str, ...]:
-    """The fixes that fit state with these names: live connections, or data."""
+LIVE = ("stateful", "client_direct")
+DATA = ("kv_seed",)
+
+
+def fixes_for(*names: str, held: frozenset[str] = frozenset()) -> tuple[str, ...]:
+    """The fixes that fit state: from what is stored in it when that is known ("live" objects,
+    or "data" such as literals and parsed bodies), else from the names around it."""
+    if "live" in held:
+        return LIVE
+    if "data" in held:
+        return DATA
     if any(words(name) & LIVE_WORDS for name in names):
-        return ("stateful", "client_direct")
-    return ("kv_seed",)
+        return LIVE
+    return DATA
+
+
+def a(name: str, code: bool = True) -> str:
+    """`a Thing` or `an InMemoryThing`, the name in backticks unless it is a plain word."""
+    shown = f"`{name}`" if code else name
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {shown}"
 
 
 SUPPRESSION = re.compile(r"sessionfix:\s*ignore\[([^\]]*)\]")

@@ -1,15 +1,12 @@
-"""Python: module-level state that route handlers read, found with `ast`.
+"""Python facts: what each file says at its top level, read once with `ast`.
 
-Each file is summarised once from its top-level and class-level statements (containers,
-classes, functions, route handlers, cached functions, secrets drawn at import); function bodies
-are walked only in the few files that need it (route registrations in app factories, `global`
-statements, what a container is keyed by). The project-wide pass then follows calls by name from
-every route handler, reading each reached function's identifiers from its text, so state kept in a
-session manager module and used from a routes module is found too.
+Each file is summarised from its top-level and class-level statements (containers, classes,
+functions, route handlers, cached functions, secrets drawn at import); function bodies are walked
+only in the few files that need it (route registrations in app factories, `global` statements,
+what a container is keyed by).
 """
 
 import ast
-import gc
 import io
 import re
 import tokenize
@@ -17,18 +14,14 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from .model import (
+from ..defaults import MemoryDefault, memory_defaults
+from ..model import (
+    CONNECTION_WORDS,
     CREATE_WORDS,
-    INFRASTRUCTURE_WORDS,
     KEY_WORDS,
+    LIVE_WORDS,
     RECOVER_WORDS,
     SECRET_WORDS,
-    SESSION_WORDS,
-    SINGLE_STATE_WORDS,
-    STATE_WORDS,
-    Finding,
-    fixes_for,
-    internal_error,
     suppressed_rules,
     words,
 )
@@ -53,9 +46,9 @@ ROUTE_REGISTRATIONS = {
     "Route", "WebSocketRoute", "path", "re_path", "url", "get", "post", "put", "patch",
     "delete", "head", "options", "view", "route", "add_get", "add_post", "add_put",
     "add_patch", "add_delete", "add_head", "add_route", "add_view", "add_api_route",
-    "add_api_websocket_route", "add_url_rule", "add_websocket_route",
+    "add_api_websocket_route", "add_url_rule", "add_websocket_route", "Mount",
 }  # fmt: skip
-HANDLER_KEYWORDS = {"endpoint", "view_func", "handler", "view", "route"}
+HANDLER_KEYWORDS = {"endpoint", "view_func", "handler", "view", "route", "app"}
 VIEW_BASES = ("View", "ViewSet", "Endpoint", "APIView", "Handler")
 RANDOM_CALLS = {"urandom", "token_bytes", "token_hex", "token_urlsafe", "generate_key", "randbytes"}
 # Calls that take a signing or encryption key, and the position of that key.
@@ -74,6 +67,15 @@ KEY_KEYWORDS = {"secret_key", "secret", "signing_key", "secret_keys", "jwt_secre
 # Settings that frameworks sign with: `app.secret_key`, Django's SECRET_KEY, Flask's config.
 KEY_SETTINGS = {"SECRET_KEY", "JWT_SECRET_KEY", "SESSION_SECRET", "SIGNING_KEY", "SECRET_KEYS"}
 Def = ast.FunctionDef | ast.AsyncFunctionDef
+# Calls that start a thread or task: a container of their handles keeps work alive, not sessions.
+HANDLE_CALLS = {
+    "create_task", "ensure_future", "Thread", "Task", "Process", "Timer", "submit",
+    "run_coroutine_threadsafe", "start_soon",
+}  # fmt: skip
+CLIENT_MODULES = {"requests", "httpx", "aiohttp", "sqlalchemy", "boto3", "redis", "urllib3"}
+LITERALS = (ast.Constant, ast.JoinedStr, ast.Tuple, *MUTABLE_LITERALS)
+DEFAULTS = memory_defaults("python")
+DEFAULTS_HINT = [name.encode() for name in DEFAULTS]
 
 
 def ident(node: ast.AST | None) -> str:
@@ -112,6 +114,28 @@ def is_fresh(value: ast.expr | None) -> bool:
     return False
 
 
+def held(value: ast.expr | None, bound: dict[str, ast.expr] | None = None) -> str:
+    """What a stored value is, from how it is made: "live" (a connection, stream or other live
+    object), "data" (literals, parsed bodies), "handle" (a task or thread), or "" (unknown)."""
+    if isinstance(value, ast.Await):
+        value = value.value
+    if isinstance(value, ast.Name) and bound and value.id in bound:
+        value = bound[value.id]
+        if isinstance(value, ast.Await):
+            value = value.value
+    if isinstance(value, LITERALS):
+        return "data"
+    if isinstance(value, ast.Call):
+        name = ident(value.func)
+        if name in HANDLE_CALLS:
+            return "handle"
+        if name in MUTABLE_CALLS or name in {"json", "loads", "model_dump", "dict"}:
+            return "data"
+        if name[:1].isupper():
+            return "live" if words(name) & LIVE_WORDS else "data"
+    return ""
+
+
 NESTED_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 
 
@@ -137,19 +161,130 @@ def walk_shallow(nodes: Iterable[ast.AST]) -> Iterator[ast.AST]:
                 todo.append(value)
 
 
+def statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """Every statement in a body, those in `if`, loops, `with`, `try` and `match` included, not
+    those of nested functions or classes: far fewer nodes than a walk of every expression."""
+    todo = list(reversed(body))
+    while todo:
+        statement = todo.pop()
+        yield statement
+        if isinstance(statement, NESTED_SCOPES):
+            continue
+        for name in ("body", "orelse", "finalbody"):
+            todo.extend(reversed(getattr(statement, name, ())))
+        for handler in getattr(statement, "handlers", ()):
+            todo.extend(reversed(handler.body))
+        for case in getattr(statement, "cases", ()):
+            todo.extend(reversed(case.body))
+
+
+def walk(node: ast.AST) -> Iterator[ast.AST]:
+    """ast.walk, reading `_fields` itself like `walk_shallow` (twice as fast as the standard one,
+    whose generator layers cost most of a walk)."""
+    todo = [node]
+    while todo:
+        node = todo.pop()
+        yield node
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if isinstance(value, list):
+                todo.extend(item for item in value if isinstance(item, ast.AST))
+            elif isinstance(value, ast.AST):
+                todo.append(value)
+
+
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Route registrations and route decorators inside functions (app factories) are looked for only
 # in files that show signs of them, so most files are read without a walk of every node.
-NESTED_ROUTES = re.compile(
+NESTED_REGISTRATIONS = re.compile(
     rb"\.add_(get|post|put|patch|delete|head|route|routes|view|api_route|api_websocket_route"
-    rb"|url_rule|websocket_route)\(|\b(WebSocket)?Route\("
-    rb"|@[\w.]+\.(route|api_route|get|post|put|patch|delete|websocket)\("
+    rb"|url_rule|websocket_route)\("
 )
+# `@router.get(` indented under a function; `@mock.patch(` in tests is no route.
+NESTED_DECORATORS = re.compile(
+    rb"@(?!(?:unittest\.)?mock\.)[\w.]+\.(route|api_route|get|post|put|patch|delete|websocket)\("
+)
+
+
+# A decorator that may be a route's: `@app.get(`, `@router.api_route(`, Litestar's `@get(`.
+ROUTE_DECORATOR_HINT = re.compile(
+    rb"@(?!(?:unittest\.)?mock\.)[\w.]*\b(?:"
+    + "|".join(sorted(ROUTE_DECORATORS)).encode()
+    + rb")\("
+)
+VIEW_CLASS_HINT = re.compile(rb"class\s+\w+\s*\([^)]*(?:" + "|".join(VIEW_BASES).encode() + rb")\b")
+SECRET_HINTS = (b"urandom", b"token_", b"generate_key", b"randbytes")
+IMPORTS = re.compile(
+    rb"^[ \t]*(?:from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)"
+    rb"|import[ \t]+([^\n]*))",
+    re.MULTILINE,
+)
+IMPORTED_NAME = re.compile(rb"[A-Za-z_][\w.]*")
+
+
+def may_serve(path: str, source: bytes) -> bool:
+    """Whether a file may hold route handlers, a secret drawn at import or a library default
+    that keeps sessions: where the analysis starts. A cheap test of the bytes that errs on the
+    side of yes; the files these import, directly or not, are analysed too, and no other file
+    can hold anything a route handler reaches."""
+    parts = path.split("/")
+    return (
+        parts[-1] == "views.py"
+        or (len(parts) > 1 and parts[-2] == "views")
+        or any(hint in source for hint in REGISTRATION_HINTS)
+        or any(hint in source for hint in SECRET_HINTS)
+        or any(name in source for name in DEFAULTS_HINT)
+        or (b"@" in source and ROUTE_DECORATOR_HINT.search(source) is not None)
+        or (b"class" in source and VIEW_CLASS_HINT.search(source) is not None)
+        or nested_routes(source)
+    )
+
+
+def imported_modules(path: str, source: bytes) -> Iterator[str]:
+    """The dotted names a file imports, anywhere in it (functions import lazily), and for
+    `from x import y` both `x` and `x.y` (y may be a module). Read from the bytes: a superset,
+    since an import inside a string counts too."""
+    package = path.removesuffix(".py").split("/")[:-1]  # `a/b/mod.py`, `a/b/__init__.py`: a.b
+    for match in IMPORTS.finditer(source):
+        dots, base, names, plain = match.groups()
+        if plain is not None:
+            for name in plain.split(b","):
+                found = IMPORTED_NAME.match(name.strip())
+                if found:
+                    yield found.group(0).decode()
+            continue
+        module = base.decode()
+        if dots:
+            up = package[: len(package) - (len(dots) - 1)] if len(dots) > 1 else package
+            module = ".".join([*up, module] if module else up)
+        if module:
+            yield module
+        for name in IMPORTED_NAME.findall(names):
+            if name != b"import":
+                yield f"{module}.{name.decode()}" if module else name.decode()
+
+
+def nested_routes(source: bytes) -> bool:
+    """Whether a file may register routes inside functions. Each pattern starts with a literal,
+    which the regular expression engine finds fast; one pattern of alternatives it cannot."""
+    return (
+        b"Route(" in source
+        or b"Mount(" in source
+        or (b".add_" in source and NESTED_REGISTRATIONS.search(source) is not None)
+        or (b"@" in source and NESTED_DECORATORS.search(source) is not None)
+    )
+
+
 # A registration names the path first: `path("x/", view)`, `Route("/x", endpoint)`, `web.get("/x"`.
 REGISTRATION_HINTS = (b"Route(", b"path(", b"url(", b"add_", b'("/', b"('/", b'(r"', b"(r'")
 GLOBAL_HINT = re.compile(rb"^[ \t]+global[ \t]", re.MULTILINE)
 KEY_HINT = re.compile(
-    "|".join(sorted(KEY_WORDS)).encode() + b"|" + "|".join(sorted(KEY_WORDS)).title().encode()
+    "|".join(sorted(KEY_WORDS)).encode()
+    + b"|"
+    + "|".join(sorted(KEY_WORDS)).title().encode()
+    + b"|(?i:"
+    + "|".join(sorted(CONNECTION_WORDS)).encode()
+    + b")_?[iI][dD]"
 )
 
 
@@ -185,6 +320,7 @@ class PyModule:
     tree: ast.Module
     source: bytes
     _lines: list[str] | None = None
+    _keyed_by_user: bool | None = None
     containers: list[Container] = field(default_factory=list)
     class_containers: dict[str, list[Container]] = field(default_factory=dict)
     instance_containers: dict[str, list[Container]] = field(default_factory=dict)
@@ -208,11 +344,24 @@ class PyModule:
     mutated_attrs: set[str] = field(default_factory=set)  # attributes of any object
     mutated_qualified: set[str] = field(default_factory=set)  # `store.sessions` of `import store`
     keys: dict[str, set[str]] = field(default_factory=dict)  # container -> key/value names
+    # container -> what is stored in it ("live", "data", "handle", "": see `held`)
+    held: dict[str, set[str]] = field(default_factory=dict)
+    keyed: set[str] = field(default_factory=set)  # containers written as `c[key] = value`
+    # Library defaults that keep sessions in memory: the default, the call, the name it is bound
+    # to, and the function it is made in (None at module level).
+    memory: list[tuple[MemoryDefault, ast.Call, str, Def | None]] = field(default_factory=list)
 
     @property
     def dotted(self) -> str:
         """The import name of the module, as far as its path says: `app/store.py` -> app.store."""
         return self.path.removesuffix(".py").replace("/", ".").removesuffix(".__init__")
+
+    @property
+    def keyed_by_user(self) -> bool:
+        """Whether the file names a per-user key anywhere (read once)."""
+        if self._keyed_by_user is None:
+            self._keyed_by_user = bool(KEY_HINT.search(self.source))
+        return self._keyed_by_user
 
     def lines(self) -> list[str]:
         if self._lines is None:
@@ -225,8 +374,16 @@ class PyModule:
         for function in self.defs.values():
             if not function.changes_read and name in function.identifiers:
                 function.changes_read = True
-                for sub in ast.walk(function.node):
-                    record_change(self, sub)
+                nodes = list(walk(function.node))
+                bound = {
+                    target.id: sub.value
+                    for sub in nodes
+                    if isinstance(sub, ast.Assign)
+                    for target in sub.targets
+                    if isinstance(target, ast.Name)
+                }
+                for sub in nodes:
+                    record_change(self, sub, bound)
         return self
 
 
@@ -289,17 +446,16 @@ def summarise(path: str, source: bytes) -> PyModule:
                     module.instances.append((target.id, ident(value.func), statement))
                 if value is not None and not kind:
                     module.aliases[target.id] = {
-                        n.id for n in ast.walk(value) if isinstance(n, ast.Name)
+                        n.id for n in walk(value) if isinstance(n, ast.Name)
                     }
         if secrets_possible and isinstance(statement, ast.Assign | ast.AnnAssign | ast.Expr):
             secret_statement(module, statement, settings=False)
         if registering and not isinstance(statement, BLOCKS):
             registrations(module, statement)
 
-    if (b"Route(" in source or b".add_" in source or b"@" in source) and NESTED_ROUTES.search(
-        source
-    ):
-        for node in ast.walk(tree):
+    if nested_routes(source):
+        nested: list[Def] = []
+        for node in walk(tree):
             if isinstance(node, Def) and node not in module.defs:
                 decorated = any(
                     isinstance(d, ast.Call) and ident(d.func) in ROUTE_DECORATORS
@@ -307,17 +463,59 @@ def summarise(path: str, source: bytes) -> PyModule:
                 )
                 if decorated:
                     add_function(module, node, None, False)
+                else:
+                    nested.append(node)
             elif isinstance(node, ast.Call) and ident(node.func) in ROUTE_REGISTRATIONS:
                 registered_handlers(module, node)
+        # Handlers registered by name inside a function: `Mount("/mcp", app=handle)`.
+        for node in nested:
+            if node.name in module.handler_names:
+                add_function(module, node, None, False)
+    if any(name in source for name in DEFAULTS_HINT):
+        memory_defaults_made(module)
     if b"global" in source and GLOBAL_HINT.search(source):
         for function in list(module.defs.values()):
             global_statements(module, function)
     return module
 
 
+def memory_defaults_made(module: PyModule) -> None:
+    """Library defaults that keep sessions in memory, made at import or in a function, and
+    bound to a name: `manager = StreamableHTTPSessionManager(app=app)`."""
+    scopes: list[tuple[Def | None, Iterable[ast.AST]]] = [
+        (None, module_statements(module.tree.body))
+    ]
+    scopes += [
+        (node, walk_shallow(node.body)) for node in walk(module.tree) if isinstance(node, Def)
+    ]
+    for scope, nodes in scopes:
+        for node in nodes:
+            if not isinstance(node, ast.Assign | ast.AnnAssign) or node.value is None:
+                continue
+            value = node.value.value if isinstance(node.value, ast.Await) else node.value
+            target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+            if not isinstance(value, ast.Call) or not isinstance(target, ast.Name):
+                continue
+            default = DEFAULTS.get(ident(value.func))
+            if default is None or not any(p.encode() in module.source for p in default.imports):
+                continue  # another library's class of the same name
+            if not opted_out(default, value):
+                module.memory.append((default, value, target.id, scope))
+
+
+def opted_out(default: MemoryDefault, call: ast.Call) -> bool:
+    for keyword in call.keywords:
+        if keyword.arg == default.safe_keyword and default.safe_keyword:
+            if default.safe_value == "*":
+                return True
+            given = keyword.value
+            return isinstance(given, ast.Constant) and given.value == default.safe_value
+    return False
+
+
 def registrations(module: PyModule, statement: ast.stmt) -> None:
     """Route registrations in statements run at import (`urlpatterns`, `Starlette(routes=...)`)."""
-    for node in ast.walk(statement):
+    for node in walk(statement):
         if isinstance(node, ast.Call) and ident(node.func) in ROUTE_REGISTRATIONS:
             registered_handlers(module, node)
 
@@ -325,7 +523,7 @@ def registrations(module: PyModule, statement: ast.stmt) -> None:
 def global_statements(module: PyModule, function: Function) -> None:
     assigned = {
         n.id
-        for n in ast.walk(function.node)
+        for n in walk(function.node)
         if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
     }
     for sub in walk_shallow(function.node.body):
@@ -363,7 +561,7 @@ def key_target(target: ast.expr) -> str:
 
 
 def random_calls(node: ast.AST) -> list[ast.Call]:
-    return [n for n in ast.walk(node) if isinstance(n, ast.Call) and ident(n.func) in RANDOM_CALLS]
+    return [n for n in walk(node) if isinstance(n, ast.Call) and ident(n.func) in RANDOM_CALLS]
 
 
 def secret_statement(module: PyModule, statement: ast.stmt, settings: bool) -> None:
@@ -375,7 +573,7 @@ def secret_statement(module: PyModule, statement: ast.stmt, settings: bool) -> N
     if not calls:
         return
     used: set[int] = set()
-    for node in ast.walk(statement):
+    for node in walk(statement):
         if isinstance(node, ast.Call):
             for argument, use in key_arguments(node):
                 for call in random_calls(argument):
@@ -409,7 +607,7 @@ def key_names(module: PyModule) -> dict[str, str]:
     """Names (and attributes) this module uses as keys, anywhere, with how: the signing uses
     that make a random value drawn at import a per-process secret."""
     found: dict[str, str] = {}
-    for node in ast.walk(module.tree):
+    for node in walk(module.tree):
         uses: list[tuple[ast.expr, str]] = []
         if isinstance(node, ast.Call):
             uses = list(key_arguments(node))
@@ -417,7 +615,7 @@ def key_names(module: PyModule) -> dict[str, str]:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             uses = [(node.value, key_target(t)) for t in targets if key_target(t)]
         for argument, use in uses:
-            for sub in ast.walk(argument):
+            for sub in walk(argument):
                 if isinstance(sub, ast.Name | ast.Attribute):
                     found.setdefault(ident(sub), use)
     return found
@@ -497,22 +695,34 @@ def add_function(module: PyModule, node: Def, owner: str | None, views_module: b
 CHANGES = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)
 
 
-def record_change(module: PyModule, node: ast.AST) -> None:
+def record_change(
+    module: PyModule, node: ast.AST, bound: dict[str, ast.expr] | None = None
+) -> None:
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
         if node.func.attr in MUTATORS:
-            mutation(module, node.func.value, node.args[:2])
+            stored = node.args[-1] if node.args else None
+            mutation(module, node.func.value, node.args[:2], held(stored, bound))
+            if node.func.attr == "setdefault" and node.args:
+                module.keyed.add(ident(node.func.value))
     elif isinstance(node, CHANGES):
         targets = node.targets if isinstance(node, ast.Assign | ast.Delete) else [node.target]
         value = getattr(node, "value", None)
         for target in targets:
             if isinstance(target, ast.Subscript):
-                mutation(module, target.value, [target.slice, value])
+                direct = not isinstance(target.value, ast.Subscript)
+                kind = held(value, bound) if direct and value is not None else ""
+                mutation(module, target.value, [target.slice, value], kind)
+                if direct and value is not None:
+                    module.keyed.add(ident(target.value))
 
 
-def mutation(module: PyModule, base: ast.expr, parts: Sequence[ast.expr | None]) -> None:
+def mutation(
+    module: PyModule, base: ast.expr, parts: Sequence[ast.expr | None], kind: str = ""
+) -> None:
     while isinstance(base, ast.Subscript):  # `c[k].append(v)` changes `c`
         base = base.value
     name = ident(base)
+    module.held.setdefault(name, set()).add(kind)
     if isinstance(base, ast.Name):
         module.mutated.add(name)
     elif isinstance(base, ast.Attribute):
@@ -536,409 +746,3 @@ def suppressions(source: bytes) -> dict[int, set[str]]:
     except (tokenize.TokenError, SyntaxError):
         pass
     return found
-
-
-class Project:
-    """Every Python file of a scan, and what route handlers reach across them."""
-
-    def __init__(self, modules: list[PyModule]) -> None:
-        self.modules = modules
-        self.by_name: dict[str, list[Function]] = {}
-        self.methods: dict[str, list[Function]] = {}
-        self.aliases: dict[str, set[str]] = {}
-        for module in modules:
-            self.aliases.update(module.aliases)
-            for function in module.defs.values():
-                self.by_name.setdefault(function.name, []).append(function)
-                if function.owner:
-                    self.methods.setdefault(function.owner, []).append(function)
-        self.origin = self.reach()
-        # `import a.store`, `from a import store as s`: who imports what as a module, by the
-        # name's last part (the scanned root may not be the import root, so suffixes match).
-        self.module_imports: dict[str, list[tuple[PyModule, str, str]]] = {}
-        for module in modules:
-            for local, dotted in module.module_aliases.items():
-                entry = (module, local, dotted)
-                self.module_imports.setdefault(dotted.rpartition(".")[2], []).append(entry)
-        self._importing: dict[PyModule, dict[PyModule, list[str]]] = {}
-        self.instances: dict[str, tuple[str, ast.AST, PyModule]] = {}
-        for module in modules:
-            for name, cls, node in module.instances:
-                self.instances[cls] = (name, node, module)
-        # Who uses what, for the names that can hold state only (a set intersection each).
-        wanted = {c.name for m in modules for c in m.containers}
-        wanted |= {name for m in modules for name, _, _ in m.globals}
-        wanted_attrs = {
-            c.name
-            for m in modules
-            for containers in (*m.class_containers.values(), *m.instance_containers.values())
-            for c in containers
-        }
-        self.users: dict[str, list[Function]] = {}
-        self.attrs_by_class: dict[str, set[str]] = {}
-        for function in self.origin:
-            for name in function.identifiers & wanted:
-                self.users.setdefault(name, []).append(function)
-            if function.owner:
-                used = function.identifiers & wanted_attrs
-                self.attrs_by_class.setdefault(function.owner, set()).update(used)
-
-    def reach(self) -> dict[Function, Function]:
-        """Every function a route handler may call, mapped to one handler that reaches it."""
-        origin: dict[Function, Function] = {}
-        todo: deque[tuple[Function, Function]] = deque()
-        for module in self.modules:
-            starts = list(module.handlers)
-            for name in module.handler_names:
-                starts += self.by_name.get(name, [])
-            for name in module.handler_classes:
-                starts += self.methods.get(name, [])
-            todo.extend((start, start) for start in starts)
-        seen_names: set[str] = set()
-        while todo:
-            function, handler = todo.popleft()
-            if function in origin:
-                continue
-            origin[function] = handler
-            names = deque(function.identifiers - seen_names)
-            while names:
-                name = names.popleft()
-                if name in seen_names:
-                    continue
-                seen_names.add(name)
-                for callee in self.by_name.get(name, []) + self.methods.get(name, []):
-                    todo.append((callee, handler))
-                names.extend(self.aliases.get(name, ()))
-        return origin
-
-    def importing(self, module: PyModule) -> dict[PyModule, list[str]]:
-        """The modules that import `module` as a module, with the local names they give it."""
-        if module not in self._importing:
-            mine = module.dotted
-            found: dict[PyModule, list[str]] = {}
-            for other, local, dotted in self.module_imports.get(mine.rpartition(".")[2], []):
-                if other is not module and (
-                    mine == dotted or mine.endswith("." + dotted) or dotted.endswith("." + mine)
-                ):
-                    found.setdefault(other, []).append(local)
-            self._importing[module] = found
-        return self._importing[module]
-
-    def user(self, module: PyModule, name: str) -> Function | None:
-        """A reached function that uses this module-level name, here or where it is imported
-        (`from store import sessions`, or `import store` and `store.sessions`)."""
-        for function in self.users.get(name, []):
-            other = function.module
-            if other is module or name in other.imported:
-                return function
-            if any(
-                alias in function.identifiers for alias in self.importing(module).get(other, ())
-            ):
-                return function
-        return None
-
-    def importers(self, module: PyModule, name: str) -> list[PyModule]:
-        """The modules that import `name` from `module`, or `module` itself, read for changes."""
-        importing = self.importing(module)
-        return [
-            other.changes(name)
-            for other in self.modules
-            if other is not module and (name in other.imported or other in importing)
-        ]
-
-    def changed_elsewhere(self, module: PyModule, name: str) -> bool:
-        for other in self.importers(module, name):
-            if name in other.mutated:
-                return True
-            aliases = self.importing(module).get(other, ())
-            if any(f"{alias}.{name}" in other.mutated_qualified for alias in aliases):
-                return True
-        return False
-
-    def findings(self, errors: list[str]) -> Iterator[Finding]:
-        for module in self.modules:
-            try:
-                # Listed first, so that one file the analysis trips on costs only its findings.
-                found = [
-                    *self.module_state(module),
-                    *self.class_state(module),
-                    *self.global_state(module),
-                    *self.cached_sessions(module),
-                    *self.auto_create(module),
-                    *self.secrets(module),
-                ]
-            except Exception as error:  # reported; the scan goes on
-                errors.append(internal_error(module.path, error))
-                continue
-            yield from found
-
-    def secrets(self, module: PyModule) -> Iterator[Finding]:
-        drawn = list(module.secrets)
-        if module.random_names:
-            # A name bound to the random value (or to one derived from it) used as a key here
-            # or in a module that imports it.
-            names = dict(module.random_names)
-            for alias, sources in module.aliases.items():
-                if alias not in names and sources & set(module.random_names):
-                    names[alias] = module.random_names[next(iter(sources & set(names)))]
-            importing = self.importing(module)
-            readers = [module] + [
-                other
-                for other in self.modules
-                if other is not module and (set(names) & other.imported or other in importing)
-            ]
-            for reader in readers:
-                uses = key_names(reader)
-                for name in [n for n in names if n in uses]:
-                    drawn.append((names.pop(name), uses[name]))
-        for call, use in drawn:
-            message = (
-                f"`{ident(call.func)}()` at import gives every process its own signing secret, "
-                f"used as {use}"
-            )
-            yield finding(module, call, "per-process-secret", message, ())
-
-    def module_state(self, module: PyModule) -> Iterator[Finding]:
-        for container in module.containers:
-            name = container.name
-            user = self.user(module, name)
-            if user is None:
-                continue
-            if not words(name) & STATE_WORDS and not KEY_HINT.search(module.source):
-                continue  # keyed by nothing per-user: no need to read what it holds
-            keys = self.keys(name, module)
-            mutated = name in module.changes(name).mutated or self.changed_elsewhere(module, name)
-            if mutated and self.holds_sessions((name,), keys):
-                yield finding(
-                    module,
-                    container.node,
-                    "process-local-sessions",
-                    f"`{name}`, a module-level {container.kind}, is changed at run time and "
-                    f"read by route handler {describe(user, self.origin)}",
-                    fixes_for(name, *keys),
-                )
-
-    def class_state(self, module: PyModule) -> Iterator[Finding]:
-
-        def state(cls: str, containers: list[Container]) -> Iterator[Container]:
-            for container in containers:
-                attr = container.name
-                if attr not in self.attrs_by_class.get(cls, set()):
-                    continue
-                named = any(words(name) & STATE_WORDS for name in (attr, cls))
-                if not named and not KEY_HINT.search(module.source):
-                    continue  # keyed by nothing per-user: no need to read what it holds
-                keys = module.changes(attr).keys.get(attr, set())
-                if attr in module.mutated_attrs and self.holds_sessions((attr, cls), keys):
-                    yield container
-
-        for cls, containers in module.class_containers.items():
-            for container in state(cls, containers):
-                yield finding(
-                    module,
-                    container.node,
-                    "process-local-sessions",
-                    f"`{cls}.{container.name}`, a class-level {container.kind}, is shared by "
-                    "this process only",
-                    fixes_for(container.name, cls, *module.keys.get(container.name, ())),
-                )
-        for cls, containers in module.instance_containers.items():
-            held = list(state(cls, containers))
-            if not held:
-                continue
-            attr = held[0].name
-            fixes = fixes_for(attr, cls, *module.keys.get(attr, ()))
-            if cls in module.singletons:
-                yield finding(
-                    module,
-                    module.singletons[cls],
-                    "cached-session",
-                    f"`{cls}` is a per-process singleton holding `{attr}`",
-                    fixes,
-                )
-            if cls in self.instances:
-                name, node, where = self.instances[cls]
-                yield finding(
-                    where,
-                    node,
-                    "process-local-sessions",
-                    f"`{name}`, a module-level `{cls}`, keeps `{attr}` "
-                    f"(a {held[0].kind}) in this process",
-                    fixes,
-                )
-
-    def global_state(self, module: PyModule) -> Iterator[Finding]:
-        for name, node, function in module.globals:
-            if not words(name) & SINGLE_STATE_WORDS:
-                continue
-            user = function if function in self.origin else self.user(module, name)
-            if user:
-                yield finding(
-                    module,
-                    node,
-                    "global-session-state",
-                    f"`global {name}` rebinds per-process state used by route handler "
-                    f"{describe(user, self.origin)}",
-                    fixes_for(name),
-                )
-
-    def cached_sessions(self, module: PyModule) -> Iterator[Finding]:
-        for function in module.cached:
-            if function not in self.origin:
-                continue
-            node = function.node
-            said = words(function.name) | words(ident(node.returns))
-            params = [arg.arg for arg in node.args.args]
-            if said & SINGLE_STATE_WORDS or any(words(p) & KEY_WORDS for p in params):
-                yield finding(
-                    module,
-                    node,
-                    "cached-session",
-                    f"`{function.name}()` caches what it returns in this process",
-                    fixes_for(function.name, ident(node.returns)),
-                )
-
-    def auto_create(self, module: PyModule) -> Iterator[Finding]:
-        for function in module.defs.values():
-            if function not in self.origin or not may_create(function.identifiers):
-                continue
-            for node in walk_shallow(function.node.body):
-                created = ""
-                if isinstance(node, ast.If):
-                    created = created_on_miss(node)
-                elif isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
-                    first, *rest = node.values
-                    recovered = words(ident(first)) & RECOVER_WORDS
-                    subject = ""
-                    if isinstance(first, ast.Call) and isinstance(first.func, ast.Attribute):
-                        subject = ident(first.func.value)
-                    made = [isinstance(v, ast.Call) and is_fresh(v) for v in rest]
-                    if recovered and words(subject) & STATE_WORDS and any(made):
-                        created = subject
-                if created:
-                    yield finding(
-                        module,
-                        node,
-                        "auto-create-on-miss",
-                        f"{function.name}() makes a new `{created}` when it is missing "
-                        "instead of answering that the session does not exist",
-                        fixes_for(created),
-                    )
-
-    def holds_sessions(self, names: tuple[str, ...], keys: set[str]) -> bool:
-        if any(words(name) & INFRASTRUCTURE_WORDS for name in names):
-            return False
-        if any(words(name) & STATE_WORDS for name in names):
-            return True
-        return any(words(key) & KEY_WORDS for key in keys)
-
-    def keys(self, name: str, module: PyModule) -> set[str]:
-        """What a module-level container is keyed by or filled with, here and where imported."""
-        found = set(module.changes(name).keys.get(name, ()))
-        for importer in self.importers(module, name):
-            found |= importer.keys.get(name, set())
-        return found
-
-
-def may_create(identifiers: set[str]) -> bool:
-    """Whether a function's text could hold an auto-create: a test for a missing value, and a
-    name that speaks of sessions."""
-    if not identifiers & {"None", "not", "or"}:
-        return False
-    return any(words(name) & STATE_WORDS for name in identifiers)
-
-
-def missing_subjects(test: ast.expr) -> set[str]:
-    """What an `if` checks to be missing: `x is None`, `not x`, `k not in c`, `x == None`."""
-    if isinstance(test, ast.BoolOp):
-        return set().union(*(missing_subjects(value) for value in test.values))
-    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
-        return {ident(test.operand)} - {""}
-    if isinstance(test, ast.Compare) and len(test.ops) == 1:
-        op, right = test.ops[0], test.comparators[0]
-        none = isinstance(right, ast.Constant) and right.value is None
-        if isinstance(op, ast.Is | ast.Eq) and none:
-            return {ident(test.left)} - {""}
-        if isinstance(op, ast.NotIn):
-            return {ident(right)} - {""}
-    return set()
-
-
-def created_on_miss(node: ast.If) -> str:
-    """The session an `if <missing>:` block makes up, or "" when it raises or recovers."""
-    subjects = missing_subjects(node.test)
-    if not subjects or any(isinstance(s, ast.Raise | ast.Return) for s in node.body):
-        return ""
-    made: set[str] = set()  # names bound to something new in the block
-    for sub in walk_shallow(node.body):
-        if not isinstance(sub, ast.Assign):
-            continue
-        fresh = is_fresh(sub.value) or ident(sub.value) in made
-        for target in sub.targets:
-            if isinstance(target, ast.Name) and fresh:
-                made.add(target.id)
-                if target.id in subjects and words(target.id) & SESSION_WORDS:
-                    return target.id
-            elif isinstance(target, ast.Subscript) and fresh:
-                container = ident(target.value)
-                if words(container) & STATE_WORDS or (
-                    container in subjects and subjects & STATE_WORDS
-                ):
-                    return container
-    return ""
-
-
-def describe(function: Function, origin: dict[Function, Function]) -> str:
-    handler = origin[function]
-    where = f"`{handler.name}` ({handler.module.path}:{handler.node.lineno})"
-    if handler is function:
-        return where
-    return f"{where}, through `{function.name}()`"
-
-
-def finding(
-    module: PyModule, node: ast.AST, rule: str, message: str, fixes: tuple[str, ...]
-) -> Finding:
-    line = getattr(node, "lineno", 1)
-    column = getattr(node, "col_offset", 0) + 1
-    return Finding(module.path, line, column, rule, message, fixes)
-
-
-def scan_python(files: list[tuple[str, bytes]]) -> tuple[list[Finding], list[str]]:
-    """Findings in these (relative path, source) pairs, and the files that could not be parsed."""
-    # Every tree stays in memory until the end: with the cyclic garbage collector on, each
-    # allocation burst would have it walk all the trees kept so far, five times the work.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        return analyse(files)
-    finally:
-        if collecting:
-            gc.enable()
-
-
-def analyse(files: list[tuple[str, bytes]]) -> tuple[list[Finding], list[str]]:
-    modules, errors = [], []
-    for path, source in files:
-        try:
-            modules.append(summarise(path, source))
-        except (SyntaxError, ValueError, RecursionError) as error:
-            errors.append(f"{path}: not parsed as Python ({error.__class__.__name__}: {error})")
-        except Exception as error:  # one file must never end the scan
-            errors.append(internal_error(path, error))
-    sources = {module.path: module.source for module in modules}
-    results = set()
-    silenced: dict[str, dict[int, set[str]]] = {}
-    for found in Project(modules).findings(errors):
-        if found.path not in silenced:
-            silenced[found.path] = suppressions(sources[found.path])
-        rules = silenced[found.path]
-        if found.rule in rules.get(found.line, set()) | rules.get(found.line - 1, set()):
-            continue
-        results.add(found)
-    for module in modules:  # functions and modules refer to each other: free them now, not
-        module.defs.clear()  # in a later collection that would walk every tree
-        module.handlers.clear()
-        module.cached.clear()
-        module.globals.clear()
-    return sorted(results), errors

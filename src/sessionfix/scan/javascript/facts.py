@@ -1,9 +1,4 @@
-"""JavaScript and TypeScript: module-level `Map`s and objects, and `globalThis` singletons, in
-code that route handlers (Next.js route handlers and API routes, Express, Hono) import.
-
-Parsed with tree-sitter. A file is reachable when it defines route handlers or is imported,
-directly or not, by a file that does; only reachable files are reported.
-"""
+"""JavaScript and TypeScript facts: what each file imports, holds and does (tree-sitter)."""
 
 import posixpath
 import re
@@ -15,16 +10,15 @@ import tree_sitter_javascript
 import tree_sitter_typescript
 from tree_sitter import Language, Node, Parser
 
-from .model import (
+from ..defaults import MemoryDefault, memory_defaults
+from ..model import (
     CREATE_WORDS,
-    KEY_WORDS,
+    LIVE_WORDS,
     RECOVER_WORDS,
     SESSION_WORDS,
     SINGLE_STATE_WORDS,
     STATE_WORDS,
-    Finding,
-    fixes_for,
-    internal_error,
+    is_client,
     suppressed_rules,
     words,
 )
@@ -54,6 +48,9 @@ WRAPPERS = {
     "non_null_expression",
 }
 NESTED_ROUTE_HINT = re.compile(rb"\.(get|post|put|patch|delete|all|route|on|ws)\(\s*[`'\"]/")
+DEFAULTS = memory_defaults("javascript")
+CONTAINER_VALUES = {"object", "array"}
+JSX = {".jsx", ".tsx", ".js", ".mjs", ".cjs"}
 NEXT_ROUTE = re.compile(r"(^|/)(app/(.+/)?route|pages/api/.+)\.(ts|tsx|js|jsx|mjs|cjs)$")
 
 
@@ -113,7 +110,7 @@ def owner(node: Node | None) -> str:
             return text(base)
         if base is not None and base.type == "member_expression":
             namespace = unwrap(base.child_by_field_name("object"))
-            if namespace is not None and namespace.type == "identifier":
+            if namespace is not None and namespace.type in {"identifier", "this"}:
                 return f"{text(namespace)}.{ident(base)}"
     return ""
 
@@ -176,6 +173,19 @@ class JsModule:
     # Imported names: local name -> (specifier, exported name, or "" for the whole module).
     bindings: dict[str, tuple[str, str]] = field(default_factory=dict)
     created: list[tuple[str, Node]] = field(default_factory=list)
+    # Classes: name -> {field: kind} of container fields, and {field: keys} of those changed.
+    class_fields: dict[str, dict[str, str]] = field(default_factory=dict)
+    class_changes: dict[str, dict[str, set[str]]] = field(default_factory=dict)
+    # Instances of classes: name, class, declarator, and the function that makes it (None at
+    # module level), where that function registers routes.
+    instances: list[tuple[str, str, Node, Node | None]] = field(default_factory=list)
+    # Containers made in a function that registers routes: name, kind, declarator, function.
+    local_containers: list[tuple[str, str, Node, Node]] = field(default_factory=list)
+    route_scopes: dict[tuple[int, int], bool] = field(default_factory=dict)
+    # What request code stores in each container: see `held`.
+    held: dict[str, set[str]] = field(default_factory=dict)
+    # Library defaults that keep sessions in memory: the default and the call.
+    memory: list[tuple[MemoryDefault, Node]] = field(default_factory=list)
 
 
 def top_level_declarators(root: Node) -> Iterator[Node]:
@@ -197,6 +207,10 @@ def first_error(root: Node) -> int:
 def import_bindings(module: JsModule, statement: Node, specifier: str) -> None:
     """`import { a, b as c }`, `import * as ns`, `import d` from a specifier."""
     for node in walk(statement):
+        if node.type == "import_clause":
+            default = [c for c in node.named_children if c.type == "identifier"]
+            if default:  # `import session from "express-session"`
+                module.bindings[text(default[0])] = (specifier, "")
         if node.type == "import_specifier":
             name = text(node.child_by_field_name("name"))
             alias = text(node.child_by_field_name("alias")) or name
@@ -227,6 +241,13 @@ def summarise(path: str, source: bytes) -> JsModule:
     """What the top level says: imports, containers, secrets, and whether it handles routes."""
     extension = posixpath.splitext(path)[1]
     tree = parser(extension).parse(source)
+    if tree.root_node.has_error and extension in JSX and b"&" in source:
+        # JSX text may hold a bare `&` (`Terms & Conditions`), which the grammar takes for the
+        # start of an entity. `|` is text in JSX, and in code an operator (`||`, `|=`) or a
+        # union type where `&` was one too; it keeps every offset, so findings keep their lines.
+        retry = parser(extension).parse(source.replace(b"&", b"|"))
+        if not retry.root_node.has_error:
+            tree = retry
     module = JsModule(path, source, tree.root_node, is_route=bool(NEXT_ROUTE.search(path)))
 
     for declarator in top_level_declarators(tree.root_node):
@@ -238,6 +259,10 @@ def summarise(path: str, source: bytes) -> JsModule:
             module.containers.append((name, ident(value), declarator))
         elif value.type in {"object", "array"}:
             module.containers.append((name, value.type, declarator))
+        elif value.type in GLOBAL_SINGLETONS:
+            kind = global_container(module, value)
+            if kind:  # `const store = (g.__store ??= new Map())`, `g.x ?? (g.x = new Map())`
+                module.containers.append((name, kind, declarator))
         elif value.type == "identifier" and text(value) in module.global_aliases:
             module.global_aliases.add(name)
         elif value.type == "call_expression":
@@ -251,6 +276,18 @@ def summarise(path: str, source: bytes) -> JsModule:
             module.secrets.append((name, declarator))  # a finding once it is used as a key
         if name in HTTP_EXPORTS and declarator.parent and declarator.parent.parent:
             module.is_route |= declarator.parent.parent.type == "export_statement"
+
+    for statement in tree.root_node.named_children:
+        declared = statement.child_by_field_name("declaration") or statement
+        if declared.type == "class_declaration":
+            class_facts(module, declared)
+    for declarator in top_level_declarators(tree.root_node):
+        value = unwrap(declarator.child_by_field_name("value"))
+        if value is not None and value.type == "new_expression":
+            cls = ident(value)
+            if cls not in CONTAINER_CLASSES:
+                name = text(declarator.child_by_field_name("name"))
+                module.instances.append((name, cls, declarator, None))
 
     for statement in tree.root_node.named_children:
         source_node = statement.child_by_field_name("source")
@@ -274,6 +311,135 @@ def summarise(path: str, source: bytes) -> JsModule:
     return module
 
 
+GLOBAL_SINGLETONS = {
+    "augmented_assignment_expression",
+    "assignment_expression",
+    "binary_expression",
+}
+
+
+def global_container(module: JsModule, value: Node) -> str:
+    """The kind of container a hot-reload singleton expression keeps on `globalThis` (or an
+    alias of it), or ""."""
+    left = unwrap(value.child_by_field_name("left"))
+    right = unwrap(value.child_by_field_name("right"))
+    if right is not None and right.type == "assignment_expression":
+        right = unwrap(right.child_by_field_name("right"))  # `g.x ?? (g.x = new Map())`
+    on_global = left is not None and left.type == "member_expression"
+    if on_global and owner(left) in module.global_aliases:
+        return container_kind(right)
+    return ""
+
+
+def container_kind(value: Node | None) -> str:
+    value = unwrap(value)
+    if value is None:
+        return ""
+    if value.type == "new_expression" and ident(value) in CONTAINER_CLASSES:
+        return ident(value)
+    return value.type if value.type in CONTAINER_VALUES else ""
+
+
+def class_facts(module: JsModule, node: Node) -> None:
+    """A class's container fields (`private sessions = new Map()`, `this.rooms = {}` in the
+    constructor) and those its methods change (`this.sessions.set(id, s)`, `this.rooms[id] = r`)."""
+    name = text(node.child_by_field_name("name"))
+    body = node.child_by_field_name("body")
+    if body is None:
+        return
+    fields: dict[str, str] = {}
+    changes: dict[str, set[str]] = {}
+    for member in body.named_children:
+        if member.type in {"public_field_definition", "field_definition"}:
+            key = member.child_by_field_name("name") or member.child_by_field_name("property")
+            kind = container_kind(member.child_by_field_name("value"))
+            if kind:
+                fields[text(key)] = kind
+    for sub in walk(body):
+        if sub.type == "assignment_expression":
+            left = unwrap(sub.child_by_field_name("left"))
+            if left is None:
+                continue
+            if owner(left) == "this" and left.type == "member_expression":
+                kind = container_kind(sub.child_by_field_name("right"))
+                if kind:
+                    fields.setdefault(ident(left), kind)
+            elif left.type == "subscript_expression" and owner(left).startswith("this."):
+                changes.setdefault(owner(left)[5:], set()).add(ident(left))
+        elif sub.type == "call_expression":
+            function = unwrap(sub.child_by_field_name("function"))
+            base = owner(function)
+            if base.startswith("this.") and ident(function) in MUTATORS:
+                arguments = sub.child_by_field_name("arguments")
+                first = arguments.named_children[:1] if arguments is not None else []
+                changes.setdefault(base[5:], set()).add(ident(first[0]) if first else "")
+    module.class_fields[name] = fields
+    module.class_changes[name] = {f: keys for f, keys in changes.items() if f in fields}
+
+
+def registers_routes(function: Node) -> bool:
+    """Whether a function registers route handlers: `app.post("/x", handler)`."""
+    for sub in walk(function):
+        if sub.type != "call_expression":
+            continue
+        arguments = sub.child_by_field_name("arguments")
+        args = arguments.named_children if arguments is not None else []
+        path = args[0] if args else None
+        if (
+            ident(sub) in ROUTE_METHODS
+            and len(args) >= 2
+            and path is not None
+            and path.type in {"string", "template_string"}
+            and text(path).strip("'\"`").startswith("/")
+        ):
+            return True
+    return False
+
+
+def route_scope(module: JsModule, scope: Node) -> bool:
+    """`registers_routes`, read once per function however many values it declares."""
+    key = (scope.start_byte, scope.end_byte)
+    if key not in module.route_scopes:
+        module.route_scopes[key] = registers_routes(scope)
+    return module.route_scopes[key]
+
+
+def enclosing_function(node: Node) -> Node | None:
+    parent = node.parent
+    while parent is not None and parent.type not in FUNCTIONS:
+        parent = parent.parent
+    return parent
+
+
+def memory_default(module: JsModule, node: Node) -> None:
+    """A library default that keeps sessions in memory: `session({...})` of express-session
+    without a `store`, `require("socket.io")(server)` or `new Server(server)` of socket.io with
+    no adapter."""
+    function = unwrap(
+        node.child_by_field_name("function") or node.child_by_field_name("constructor")
+    )
+    if function is None:
+        return
+    specifier = ""
+    if function.type == "call_expression" and ident(function) == "require":
+        arguments = function.child_by_field_name("arguments")
+        if arguments is not None and arguments.named_children:
+            specifier = text(arguments.named_children[0]).strip("'\"`")
+    elif function.type == "identifier" and text(function) in module.bindings:
+        specifier = module.bindings[text(function)][0]
+    default = DEFAULTS.get(specifier)
+    if default is None:
+        return
+    arguments = node.child_by_field_name("arguments")
+    for argument in arguments.named_children if arguments is not None else []:
+        if argument.type == "object" and default.safe_keyword:
+            for pair in argument.named_children:
+                key = ident(pair.child_by_field_name("key") or pair)
+                if key == default.safe_keyword:
+                    return  # `session({ store })`
+    module.memory.append((default, node))
+
+
 def read_body(module: JsModule) -> None:
     """What request code does, for a module route handlers reach: changes to containers,
     `globalThis` singletons, sessions made up on a miss."""
@@ -282,6 +448,21 @@ def read_body(module: JsModule) -> None:
         if kind == "call_expression":
             call(module, node)
             key_use(module, node)
+            if DEFAULTS:
+                memory_default(module, node)
+        elif kind == "new_expression" and DEFAULTS:
+            memory_default(module, node)
+        elif kind == "variable_declarator" and in_function(node):
+            value = unwrap(node.child_by_field_name("value"))
+            if value is not None and value.type in {"new_expression", "object", "array"}:
+                scope = enclosing_function(node)
+                if scope is not None and route_scope(module, scope):
+                    name = text(node.child_by_field_name("name"))
+                    container = container_kind(value)
+                    if container:  # `function createApp() { const sessions = new Map(); ... }`
+                        module.local_containers.append((name, container, node, scope))
+                    else:
+                        module.instances.append((name, ident(value), node, scope))
         elif kind == "pair" and ident(node.child_by_field_name("key")) in KEY_PROPERTIES:
             used_as_key(
                 module,
@@ -293,13 +474,17 @@ def read_body(module: JsModule) -> None:
             member = left is not None and left.type in {"member_expression", "subscript_expression"}
             if member and in_function(node):
                 mutated(module, owner(left), ident(left))
+                stored = held(node.child_by_field_name("right"))
+                module.held.setdefault(owner(left), set()).add(stored)
         elif kind == "member_expression":
             base = owner(node)
             if base in module.global_aliases and ident(node) not in module.singletons:
                 prop = ident(node)
-                held = words(prop) & SINGLE_STATE_WORDS
+                named = words(prop) & SINGLE_STATE_WORDS
                 assigned = assigned_value(node)
-                if held or (assigned is not None and words(ident(assigned)) & STATE_WORDS):
+                if assigned is not None and is_client(ident(assigned)):
+                    continue  # `globalThis.prisma ??= new PrismaClient()`: a shared client
+                if named or (assigned is not None and words(ident(assigned)) & STATE_WORDS):
                     module.singletons[prop] = node
         elif kind == "if_statement" and in_function(node):
             created = created_on_miss(node)
@@ -365,8 +550,12 @@ def call(module: JsModule, node: Node) -> None:
     base = owner(function)
     if name in MUTATORS and in_function(node):
         mutated(module, base, ident(args[0]) if args else "")
+        if args:  # `sessions.set(id, value)`, `peers.add(value)`
+            module.held.setdefault(base, set()).add(held(args[-1]))
     elif name in {"get", "has"} and args:
         module.keys.setdefault(base, set()).add(ident(args[0]))
+    if name == "on" and len(args) >= 2 and text(args[0]).strip("'\"`") == "connection":
+        module.is_route = True  # socket.io: `io.on("connection", socket => ...)`
     if name in ROUTE_METHODS and len(args) >= 2 and args[0].type in {"string", "template_string"}:
         handler_given = any(
             a.type in {"arrow_function", "function_expression", "identifier", "member_expression"}
@@ -374,6 +563,19 @@ def call(module: JsModule, node: Node) -> None:
         )  # `app.post("/s/:id", ctrl.create)` names a handler in a controller module
         if text(args[0]).strip("'\"`").startswith("/") and handler_given:
             module.is_route = True
+
+
+def held(value: Node | None) -> str:
+    """What a stored value is, from how it is made: "live" (`new RTCPeerConnection()`), "data"
+    (literals, objects, arrays), or "" (unknown)."""
+    value = unwrap(value)
+    if value is None:
+        return ""
+    if value.type in {"object", "array", "string", "template_string", "number", "true", "false"}:
+        return "data"
+    if value.type == "new_expression":
+        return "live" if words(ident(value)) & LIVE_WORDS else "data"
+    return ""
 
 
 def mutated(module: JsModule, base: str, key: str) -> None:
@@ -437,34 +639,6 @@ def created_on_miss(node: Node) -> str:
     return ""
 
 
-def resolve(module: str, specifier: str, known: set[str]) -> str | None:
-    """The scanned file an import names: relative, or `@/` / `~/` from a project root."""
-    if specifier.startswith("."):
-        bases = [posixpath.normpath(posixpath.join(posixpath.dirname(module), specifier))]
-    elif specifier[:2] in {"@/", "~/"}:
-        # The alias of the project root (or its src/): the nearest folder up that has the file.
-        folder, bases = posixpath.dirname(module), []
-        while True:
-            bases += [
-                posixpath.join(folder, specifier[2:]),
-                posixpath.join(folder, "src", specifier[2:]),
-            ]
-            if not folder:
-                break
-            folder = posixpath.dirname(folder)
-    else:
-        return None
-    for base in bases:
-        stem = posixpath.splitext(base)[0] if base.endswith(EXTENSIONS) else base
-        for candidate in [base, *(stem + e for e in EXTENSIONS)]:
-            if candidate in known:
-                return candidate
-            for extension in EXTENSIONS:
-                if f"{base}/index{extension}" in known:
-                    return f"{base}/index{extension}"
-    return None
-
-
 def suppressions(module: JsModule, root: Node) -> dict[int, set[str]]:
     if b"sessionfix:" not in module.source:
         return {}
@@ -477,133 +651,8 @@ def suppressions(module: JsModule, root: Node) -> dict[int, set[str]]:
     return found
 
 
-def finding(
-    module: JsModule, node: Node, rule: str, message: str, fixes: tuple[str, ...]
-) -> Finding:
-    row, column = node.start_point
-    return Finding(module.path, row + 1, column + 1, rule, message, fixes)
-
-
-def findings(module: JsModule) -> Iterator[Finding]:
-    for name, kind, node in module.containers:
-        keys = module.keys.get(name, set())
-        session_ish = words(name) & STATE_WORDS or any(words(k) & KEY_WORDS for k in keys)
-        if name in module.mutated and session_ish:
-            yield finding(
-                module,
-                node,
-                "process-local-sessions",
-                f"`{name}`, a module-level {kind}, is changed by request code and lives in "
-                "this process only",
-                fixes_for(name, *keys),
-            )
-    for name, node in module.singletons.items():
-        yield finding(
-            module,
-            node,
-            "global-session-state",
-            f"`globalThis.{name}` keeps session state in this process (a hot-reload singleton "
-            "is still one per instance)",
-            fixes_for(name),
-        )
-    for created, node in module.created:
-        yield finding(
-            module,
-            node,
-            "auto-create-on-miss",
-            f"a missing entry of `{created}` is made up instead of answering that the session "
-            "does not exist",
-            fixes_for(created),
-        )
-    for name, node in module.secrets:
-        use = module.key_uses.get(name)
-        if use:
-            message = f"`{name}` is drawn at random in every process and used as {use}"
-            yield finding(module, node, "per-process-secret", message, ())
-    for use, node in module.direct_secrets:
-        message = f"a key drawn at random in every process is used as {use}"
-        yield finding(module, node, "per-process-secret", message, ())
-
-
-def share_changes(modules: dict[str, JsModule], reachable: set[str]) -> None:
-    """What a module does to the names it imports counts for the module that exports them:
-    `sessions.set(...)` in a route file changes the `Map` that `lib/store.ts` exports."""
-    known = set(modules)
-    for path in reachable:
-        module = modules[path]
-        for local, (specifier, exported) in module.bindings.items():
-            target = resolve(path, specifier, known)
-            if target is None or target not in reachable:
-                continue
-            exporter = modules[target]
-            changes = {}
-            if exported and local in module.mutated:
-                changes[exported] = module.keys.get(local, set())
-            elif not exported:
-                for name in module.mutated:
-                    if name.startswith(f"{local}."):
-                        changes[name.removeprefix(f"{local}.")] = module.keys.get(name, set())
-            for name, keys in changes.items():
-                exporter.mutated.add(name)
-                exporter.keys.setdefault(name, set()).update(keys)
-            # A key imported and used here: `createHmac("sha256", SECRET)`, `keys.SECRET`.
-            if exported and local in module.key_uses:
-                exporter.key_uses.setdefault(exported, module.key_uses[local])
-            elif not exported:
-                for name, use in module.key_uses.items():
-                    exporter.key_uses.setdefault(name, use)
-
-
 def parse_error(module: JsModule) -> str:
     return (
         f"{module.path}:{first_error(module.root)}: does not parse as JavaScript/TypeScript; "
         "scanned as far as the parser recovered, so findings in this file may be missing"
     )
-
-
-def scan_javascript(files: list[tuple[str, bytes]]) -> tuple[list[Finding], list[str]]:
-    modules: dict[str, JsModule] = {}
-    errors: list[str] = []
-    for path, source in files:
-        try:
-            modules[path] = summarise(path, source)
-        except Exception as error:  # one file must never end the scan
-            errors.append(internal_error(path, error))
-            continue
-        if modules[path].root.has_error:
-            errors.append(parse_error(modules[path]))
-    known = set(modules)
-    reachable: set[str] = set()
-    todo = [path for path, module in modules.items() if module.is_route]
-    while todo:
-        path = todo.pop()
-        if path in reachable:
-            continue
-        reachable.add(path)
-        for specifier in modules[path].imports:
-            target = resolve(path, specifier, known)
-            if target:
-                todo.append(target)
-    results = []
-    for path in sorted(reachable):
-        try:
-            read_body(modules[path])
-        except Exception as error:  # one file must never end the scan
-            errors.append(internal_error(path, error))
-            reachable.discard(path)
-    share_changes(modules, reachable)
-    for path in sorted(reachable):
-        module = modules[path]
-        silenced: dict[int, set[str]] | None = None
-        try:
-            found_here = list(findings(module))
-        except Exception as error:  # one file must never end the scan
-            errors.append(internal_error(path, error))
-            continue
-        for found in found_here:
-            if silenced is None:
-                silenced = suppressions(module, module.root)
-            if found.rule in silenced.get(found.line, set()) | silenced.get(found.line - 1, set()):
-                continue
-            results.append(found)
-    return sorted(set(results)), errors

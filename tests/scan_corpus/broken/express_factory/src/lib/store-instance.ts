@@ -1,0 +1,3 @@
+import { SessionStore } from "./session-store";
+
+export const sessionStore = new SessionStore();

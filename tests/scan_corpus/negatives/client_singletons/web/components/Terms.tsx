@@ -1,0 +1,3 @@
+export function Terms() {
+  return <p>Terms & Conditions &amp; more — R&D {"x"} a && b</p>;
+}
