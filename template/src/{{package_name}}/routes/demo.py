@@ -7,9 +7,14 @@ from fastapi.responses import FileResponse
 
 router = APIRouter(include_in_schema=False)
 
-PAGE = Path(__file__).parent.parent / "static" / "index.html"
+STATIC = Path(__file__).parent.parent / "static"
 
 
 @router.get("/")
 async def demo_page() -> FileResponse:
-    return FileResponse(PAGE, media_type="text/html")
+    return FileResponse(STATIC / "index.html", media_type="text/html")
+
+
+@router.get("/demo.css")
+async def demo_stylesheet() -> FileResponse:
+    return FileResponse(STATIC / "demo.css", media_type="text/css")
