@@ -28,7 +28,8 @@ def test_the_fix_is_offered_with_a_label_that_says_when_to_pick_it() -> None:
     config = yaml.safe_load((Path(__file__).parent.parent / "copier.yml").read_text())
     choices = config["fix"]["choices"]
     label = next(label for label, value in choices.items() if value == "client_direct")
-    assert "ephemeral credentials" in label
+    # When to pick it comes first: the upstream takes the browser's own connection.
+    assert label.startswith("A live connection the browser can open with a token")
     assert config["fix"]["default"] == "kv_seed"
     for question in ("upstream_provider", "token_ttl_seconds"):
         assert config[question]["when"] == "{{ fix == 'client_direct' }}"

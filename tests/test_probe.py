@@ -298,8 +298,4 @@ def test_each_generated_projects_cluster_passes(tmp_path: Path, fix: str) -> Non
     assert report["flows"]["created"] == FLOWS
     follow_ups = report["steps"][1:]
     assert all(step["passed"] == step["attempted"] == FLOWS for step in follow_ups)
-    assert set(report["instances"]) == (
-        {"api-1", "api-2", "api-3"}
-        if fix == "stateful"
-        else {"instance-1", "instance-2", "instance-3"}
-    )
+    assert set(report["instances"]) == {"api-1", "api-2", "api-3"}
