@@ -11,6 +11,12 @@ from .conftest import LEASE_SECONDS, Deployment
 from .owner_client import close_of, create, open_socket, post_message, receive, say, texts
 
 
+@pytest.fixture
+def deployment(own_deployment: Deployment) -> Deployment:
+    """Each test here kills or stops owners: a deployment of its own."""
+    return own_deployment
+
+
 def wait_for_status(client: httpx.Client, path: str, status: int) -> httpx.Response:
     """Poll until `path` answers `status`; a lapsed lease must show within a few leases."""
     deadline = time.monotonic() + 3 * LEASE_SECONDS + 5

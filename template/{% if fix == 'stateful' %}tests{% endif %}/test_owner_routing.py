@@ -3,7 +3,8 @@
 import json
 from concurrent.futures import ThreadPoolExecutor
 
-from .conftest import Deployment, EventReader
+from .cluster import EventReader
+from .conftest import Deployment
 from .owner_client import (
     close_of,
     create,
