@@ -122,3 +122,18 @@ def assert_fully_rendered(project: Path) -> None:
         assert not JINJA_LEFTOVER.search(path.name), f"{path.name} kept Jinja in its name"
         leftovers = [line for line in text.splitlines() if "{{" in line or "{%" in line]
         assert not leftovers, f"{path.relative_to(project)} kept Jinja: {leftovers[:3]}"
+
+
+# The slowest tests first, so that with several workers (pytest-xdist) the long generated suites
+# start at once and the short tests fill the gaps, instead of one long suite running alone last.
+SLOWEST_FIRST = ("test_update", "test_stateful", "test_client_direct", "test_generated_projects")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def cost(item: pytest.Item) -> int:
+        if item.get_closest_marker("matrix") is None:
+            return len(SLOWEST_FIRST) + 1
+        module = item.path.stem
+        return SLOWEST_FIRST.index(module) if module in SLOWEST_FIRST else len(SLOWEST_FIRST)
+
+    items.sort(key=cost)
