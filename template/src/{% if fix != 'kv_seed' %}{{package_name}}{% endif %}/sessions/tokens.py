@@ -16,13 +16,15 @@ from dataclasses import dataclass
 
 from itsdangerous import BadSignature, Signer
 
+from ..errors import ClientError
+
 # Bounds the work an attacker can make us do with one header or one connect attempt.
 MAX_TOKEN_CHARS = 1_024
 # Who a token is for: the realtime upstream (to connect) or this API (to refresh).
 REFRESH_AUDIENCE = "session-refresh"
 
 
-class TokenError(Exception):
+class TokenError(ClientError):
     """A token that must not be used; each subclass has its own code."""
 
     code = "token_invalid"

@@ -7,9 +7,7 @@ Nothing is stored: a session id is random, and every credential is signed or min
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel
 
-from ..problems import upstream_unavailable
 from ..sessions.minter import Credentials, SessionMinter
-from ..sessions.providers import ProviderUnavailable
 from .deps import MinterDep, RefreshClaims
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
@@ -38,10 +36,8 @@ class SessionOut(BaseModel):
 
 
 async def _issue(minter: SessionMinter, session_id: str, response: Response) -> SessionOut:
-    try:
-        credentials: Credentials = await minter.issue(session_id)
-    except ProviderUnavailable as error:
-        raise upstream_unavailable(minter.provider.name, error.status) from None
+    # ProviderUnavailable (502) when the provider cannot mint.
+    credentials: Credentials = await minter.issue(session_id)
     # Credentials: no browser or proxy cache may keep them.
     response.headers["Cache-Control"] = "no-store"
     connect = credentials.connect

@@ -8,7 +8,14 @@ import secrets
 from dataclasses import dataclass
 
 from .providers import Connect, Provider
-from .tokens import REFRESH_AUDIENCE, Claims, TokenCodec
+from .tokens import REFRESH_AUDIENCE, Claims, TokenCodec, TokenError
+
+
+class TokenMissing(TokenError):
+    code = "token_missing"
+
+    def __init__(self) -> None:
+        super().__init__("Send the session's refresh token as `Authorization: Bearer <token>`.")
 
 
 @dataclass(frozen=True)
@@ -39,5 +46,8 @@ class SessionMinter:
         return Credentials(session_id, connect, refresh, claims.expires_at)
 
     def verify_refresh(self, token: str, session_id: str) -> Claims:
-        """The refresh token's claims if it is ours, for this session, and current."""
+        """The refresh token's claims if it is ours, for this session, and current; a
+        TokenError saying why not ("" is TokenMissing)."""
+        if not token:
+            raise TokenMissing
         return self._codec.verify(token, REFRESH_AUDIENCE, session_id)

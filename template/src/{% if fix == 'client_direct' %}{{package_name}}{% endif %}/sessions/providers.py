@@ -10,15 +10,23 @@ from urllib.parse import urlencode
 
 import httpx
 
+from ..errors import ClientError
 from .tokens import TokenCodec
 
 
-class ProviderUnavailable(Exception):
+class ProviderUnavailable(ClientError):
     """The provider could not mint a credential; `status` is its HTTP status, if it answered."""
 
-    def __init__(self, detail: str, status: int | None = None) -> None:
-        super().__init__(detail)
-        self.status = status
+    code = "upstream_unavailable"
+
+    def __init__(self, provider: str, status: int | None = None) -> None:
+        answered = f"answered HTTP {status}" if status else "could not be reached"
+        super().__init__(
+            f"The {provider} provider {answered} while minting a client secret; nothing was "
+            "created. Try again shortly.",
+            provider=provider,
+            provider_status=status,
+        )
 
 
 @dataclass(frozen=True)
@@ -95,15 +103,11 @@ class OpenAIProvider:
         try:
             response = await self._client.post("/realtime/client_secrets", json=body)
         # InvalidURL is not an HTTPError: a malformed OPENAI_BASE_URL must be a 502 too, not a 500.
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise ProviderUnavailable(
-                f"the provider cannot be reached ({type(exc).__name__})"
-            ) from None
+        except (httpx.HTTPError, httpx.InvalidURL):
+            raise ProviderUnavailable(self.name) from None
         if response.status_code != 200:
             # Never the provider's body: it may echo the request, key prefixes or account data.
-            raise ProviderUnavailable(
-                "the provider refused to mint a client secret", status=response.status_code
-            )
+            raise ProviderUnavailable(self.name, response.status_code)
         try:
             answer = response.json()
             secret, expires_at = answer["value"], int(answer["expires_at"])
@@ -111,9 +115,7 @@ class OpenAIProvider:
             secret, expires_at = None, 0
         if not isinstance(secret, str) or not secret:
             # A null or empty secret would reach the browser as a token that can never connect.
-            raise ProviderUnavailable(
-                "the provider's answer has no client secret", status=response.status_code
-            )
+            raise ProviderUnavailable(self.name, response.status_code)
         return Connect(self._url, secret, expires_at, self.name)
 
     async def close(self) -> None:

@@ -2,27 +2,20 @@
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
-from typing import Annotated
 
-import orjson
-from fastapi import APIRouter, Header, Response, status
+from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, ConfigDict, Field
-from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from .. import assistant
-from ..problems import Problem, session_not_found
-from ..sessions.backend import StoreUnavailable
+from ..sessions.keyspace import WriteConflict
 from ..sessions.models import Session, Turn
-from ..sessions.store import Stored, WriteConflict
+from ..sessions.store import SessionBusy, SessionNotFound, Stored
 from .deps import SEED_HEADER, CodecDep, HydratedSession, StoreDep
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
 
 # Concurrent messages to one session are retried on a fresh read, so none is lost.
 MAX_WRITE_ATTEMPTS = 50
-# Redis stream ids: two 64-bit numbers; 19 digits keep each in range.
-EVENT_ID_PATTERN = r"^\d{1,19}-\d{1,19}$"
 
 
 class SessionOut(BaseModel):
@@ -98,7 +91,7 @@ async def send_message(
             await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # noqa: S311 - jitter
             reloaded = await store.load(current.session_id)
             if reloaded is None:
-                raise session_not_found(current.session_id) from None
+                raise SessionNotFound(current.session_id) from None
             stored = reloaded
             continue
         return MessageOut(
@@ -107,44 +100,7 @@ async def send_message(
             rev=updated.rev,
             seed=_send_seed(response, seed),
         )
-    raise Problem(
-        409,
-        "session_busy",
-        "Session busy",
-        "Too many concurrent writes to this session; nothing was lost. Try again.",
-        headers={"Retry-After": "1"},
-    )
-
-
-@router.get("/{session_id}/events", response_class=EventSourceResponse)
-async def stream_events(
-    stored: HydratedSession,
-    store: StoreDep,
-    last_event_id: Annotated[str | None, Header(pattern=EVENT_ID_PATTERN)] = None,
-) -> EventSourceResponse:
-    """Server-sent events from the store, so a stream on one instance sees writes on any other.
-
-    Without Last-Event-ID the stream replays the session's recent events first.
-    """
-    session_id = stored.session.session_id
-
-    async def events() -> AsyncIterator[ServerSentEvent]:
-        after = last_event_id or "0-0"
-        while True:
-            try:
-                entries = await store.read_events(session_id, after, block_ms=2_000)
-            except StoreUnavailable:
-                # End the stream; the client reconnects with Last-Event-ID and loses nothing.
-                return
-            for entry_id, fields in entries:
-                after = entry_id
-                event = orjson.loads(fields["data"])
-                yield ServerSentEvent(id=entry_id, event=event["type"], data=fields["data"])
-                if event["type"] == "deleted":
-                    return
-
-    headers = {SEED_HEADER: stored.seed} if stored.seed else {}
-    return EventSourceResponse(events(), ping=15, headers=headers)
+    raise SessionBusy
 
 
 @router.delete("/{session_id}", status_code=status.HTTP_204_NO_CONTENT)

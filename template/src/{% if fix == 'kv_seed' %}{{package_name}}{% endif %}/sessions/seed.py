@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from ..errors import ClientError
 from .models import Role, Session
 
 VERSION = 1
@@ -39,24 +40,26 @@ MAX_PLAIN_BYTES = 4 * 1024 * 1024
 ROLES: tuple[Role, Role] = ("user", "assistant")
 
 
-class SeedError(Exception):
-    """A seed that must not be used; each subclass maps to its own problem code."""
+class SeedError(ClientError):
+    """A seed that must not be used; each subclass has its own code."""
+
+    code = "seed_invalid"
 
 
 class SeedInvalid(SeedError):
-    pass
+    """Not ours, tampered with, truncated or unreadable."""
 
 
 class SeedExpired(SeedError):
-    pass
+    code = "seed_expired"
 
 
 class SeedSessionMismatch(SeedError):
-    pass
+    code = "seed_session_mismatch"
 
 
 class SeedTooLarge(SeedError):
-    pass
+    code = "seed_too_large"
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,12 @@
-"""SessionStore: sessions in the shared store, each under one hash with a revision counter.
-
-Layout under the app's key prefix:
-    {prefix}:session:{id}  hash: rev, doc (the session as JSON), seed (the seed of that rev);
-                           or, after DELETE, only `deleted`, kept as long as a seed could live,
-                           so that no old seed can bring a deleted session back
-    {prefix}:events:{id}   stream: one entry per event, read by every instance's SSE streams
-"""
+"""SessionStore: sessions in the shared store, each under one hash with a revision counter
+(the layout is in keys.py)."""
 
 from dataclasses import dataclass
 
 import orjson
 
-from .backend import StoreBackend, StreamEntries
+from ..errors import ClientError
+from .keyspace import STREAM_LENGTH, SessionDeleted, SessionKeyspace, WriteConflict
 from .models import Session
 
 # -> {doc, seed, deleted}
@@ -58,21 +53,24 @@ if h[1] == ARGV[1] then return 1 end
 return 0
 """
 
-# ARGV: tombstone ttl ms, event
-_DELETE = """
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'deleted', '1')
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-redis.call('XADD', KEYS[2], '*', 'data', ARGV[2])
-redis.call('PEXPIRE', KEYS[2], 60000)
-return 1
-"""
 
-STREAM_LENGTH = 1000
+class SessionNotFound(ClientError):
+    code = "session_not_found"
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(
+            f"No session {session_id} in the store, and the request carried no seed to recover "
+            "it from. Create a session with POST /api/sessions, or send the last X-Session-Seed."
+        )
 
 
-class SessionDeleted(Exception):
-    pass
+class SessionBusy(ClientError):
+    """Writes kept conflicting: every attempt found another instance's write first."""
+
+    code = "session_busy"
+
+    def __init__(self) -> None:
+        super().__init__("Too many concurrent writes to this session; nothing was lost. Try again.")
 
 
 @dataclass(frozen=True)
@@ -82,24 +80,9 @@ class Stored:
     seed: str
 
 
-class WriteConflict(Exception):
-    """Another request wrote the session first; reload and try again."""
-
-
-class SessionStore:
-    def __init__(self, backend: StoreBackend, *, prefix: str, ttl_seconds: int) -> None:
-        self.backend = backend
-        self._prefix = prefix
-        self._ttl_ms = str(ttl_seconds * 1000)
-
-    def session_key(self, session_id: str) -> str:
-        return f"{self._prefix}:session:{session_id}"
-
-    def events_key(self, session_id: str) -> str:
-        return f"{self._prefix}:events:{session_id}"
-
+class SessionStore(SessionKeyspace):
     async def load(self, session_id: str) -> Stored | None:
-        doc, seed, deleted = await self.backend.run(_LOAD, [self.session_key(session_id)], [])
+        doc, seed, deleted = await self.backend.run(_LOAD, [self.keys.session(session_id)], [])
         if deleted:
             raise SessionDeleted(session_id)
         if doc is None:
@@ -108,7 +91,7 @@ class SessionStore:
 
     async def hydrate(self, session: Session, seed: str) -> Stored:
         """Put a verified seed's snapshot in the store unless the store is as new or newer."""
-        key = self.session_key(session.session_id)
+        key = self.keys.session(session.session_id)
         # The usual case: the client sends the seed issued for the stored revision, so its
         # snapshot is the stored session. Checking that moves the seed, not the document.
         current = await self.backend.run(_SEED_IS_CURRENT, [key], [seed])
@@ -132,7 +115,7 @@ class SessionStore:
         """Store `session` if the stored revision is still `expected_rev`, else WriteConflict."""
         status = await self.backend.run(
             _WRITE,
-            [self.session_key(session.session_id), self.events_key(session.session_id)],
+            [self.keys.session(session.session_id), self.keys.events(session.session_id)],
             [
                 str(expected_rev),
                 str(session.rev),
@@ -147,13 +130,3 @@ class SessionStore:
             raise SessionDeleted(session.session_id)
         if status == 0:
             raise WriteConflict(session.session_id)
-
-    async def delete(self, session_id: str) -> None:
-        await self.backend.run(
-            _DELETE,
-            [self.session_key(session_id), self.events_key(session_id)],
-            [self._ttl_ms, orjson.dumps({"type": "deleted"}).decode()],
-        )
-
-    async def read_events(self, session_id: str, after: str, block_ms: int) -> StreamEntries:
-        return await self.backend.read_stream(self.events_key(session_id), after, block_ms)

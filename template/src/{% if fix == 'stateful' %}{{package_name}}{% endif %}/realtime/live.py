@@ -9,103 +9,25 @@ after a write that may not have happened, the upstream is reopened from the stor
 """
 
 import asyncio
-import base64
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from enum import IntEnum
-from typing import Literal
 
-import orjson
-from pydantic import BaseModel, Field, ValidationError
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import WebSocketException
-
+from ..errors import ClientError
+from ..problems import PROBLEMS, CloseCode
 from ..sessions.backend import StoreUnavailable
+from ..sessions.keyspace import WriteConflict
 from ..sessions.models import Session
 from ..sessions.registry import OwnerLost, OwnerRegistry
-from ..sessions.store import NotOwner, SessionStore, WriteConflict
+from ..sessions.store import NotOwner, SessionNotFound, SessionStore
+from .upstream import Input, Upstream, UpstreamUnavailable
 
-
-class CloseCode(IntEnum):
-    """WebSocket close codes of `/ws/sessions/{id}`; the demo page and tests rely on them."""
-
-    OWNER_ELSEWHERE = 4307  # reason: the owner's base URL; reconnect there with the same token
-    TOKEN_INVALID = 4401
-    TOKEN_FOREIGN = 4403  # a valid token for another session
-    SESSION_NOT_FOUND = 4404  # unknown, expired or deleted
-    TOKEN_EXPIRED = 4408  # ask the API for a new one (POST /api/sessions/{id}/resume)
-    SESSION_OWNER_LOST = 4410  # POST /api/sessions/{id}/resume re-homes it
-    UPSTREAM_UNAVAILABLE = 4502  # refused, dropped, timed out or spoke garbage; retry later
-    STORE_UNAVAILABLE = 1013  # RFC 6455 "try again later": the store cannot be reached
+# A WebSocket close code and its reason.
+Close = tuple[int, str]
 
 
 # Where a turn goes besides the store: the browser sockets attached to the session.
 Listener = Callable[[dict[str, object]], Awaitable[None]]
-
-
-class SessionGone(Exception):
-    """The session has no transcript in the store: deleted or expired."""
-
-
-class UpstreamUnavailable(Exception):
-    """The upstream service refused, dropped, timed out or sent a frame we cannot read."""
-
-
-class Input(BaseModel):
-    """One input for a session, from its browser socket or from an API instance's inbox post."""
-
-    kind: Literal["text", "audio", "close"]
-    request_id: str = ""
-    text: str = Field(default="", max_length=4_000)
-    audio: str = ""  # base64, as it travels through the inbox
-
-    def upstream_frame(self) -> str | bytes:
-        if self.kind == "audio":
-            return base64.b64decode(self.audio)
-        return orjson.dumps({"type": "input.text", "text": self.text}).decode()
-
-
-class UpstreamReply(BaseModel):
-    heard: str  # the input as the upstream understood it (the transcription, for audio)
-    text: str
-
-
-class Upstream:
-    """One session's connection to the upstream realtime service."""
-
-    def __init__(self, connection: ClientConnection, timeout: float) -> None:
-        self._connection = connection
-        self._timeout = timeout
-
-    @classmethod
-    async def open(cls, url: str, session: Session, *, answer_within: float) -> "Upstream":
-        try:
-            connection = await connect(url, open_timeout=answer_within)
-            history = [{"role": turn.role, "text": turn.text} for turn in session.turns]
-            # The new connection continues the conversation: the upstream gets the transcript.
-            start = {"type": "session.start", "history": history}
-            await connection.send(orjson.dumps(start).decode())
-        except (OSError, TimeoutError, WebSocketException) as exc:
-            raise UpstreamUnavailable(str(exc)) from exc
-        return cls(connection, answer_within)
-
-    async def exchange(self, item: Input) -> UpstreamReply:
-        try:
-            # Bounded: a hung upstream must not hold the session's lock, and its inputs, forever.
-            async with asyncio.timeout(self._timeout):
-                await self._connection.send(item.upstream_frame())
-                return UpstreamReply.model_validate_json(await self._connection.recv())
-        except TimeoutError:
-            raise UpstreamUnavailable(f"no answer within {self._timeout:g} s") from None
-        except ValidationError as exc:
-            raise UpstreamUnavailable(f"unexpected frame: {exc.errors()[0]['msg']}") from None
-        except (OSError, WebSocketException) as exc:
-            raise UpstreamUnavailable(str(exc)) from exc
-
-    async def close_quietly(self) -> None:
-        with contextlib.suppress(Exception):  # it may be gone already; we are done with it
-            await self._connection.close()
 
 
 @dataclass
@@ -156,12 +78,12 @@ class LiveRegistry:
     async def _open(self, session_id: str) -> LiveSession:
         placement = await self._owners.locate(session_id)
         if placement is None:
-            raise SessionGone(session_id)
+            raise SessionNotFound(session_id)
         if placement.owner != self._owner:
             raise OwnerLost(session_id)
         stored = await self.store.load(session_id)
         if stored is None:
-            raise SessionGone(session_id)
+            raise SessionNotFound(session_id)
         upstream = await self._connect(stored.session)
         live = self._live[session_id] = LiveSession(stored.session, upstream)
         return live
@@ -189,9 +111,7 @@ class LiveRegistry:
                 assert live.upstream is not None
                 reply = await live.upstream.exchange(item)
             except UpstreamUnavailable:
-                await self.drop(
-                    session_id, code=CloseCode.UPSTREAM_UNAVAILABLE, reason="upstream_unavailable"
-                )
+                await self.drop(session_id, PROBLEMS.closing(UpstreamUnavailable))
                 raise
             # The browser hears the answer first; recording it is not on its way.
             answer = {"type": "reply", **reply.model_dump(), "request_id": item.request_id}
@@ -212,7 +132,6 @@ class LiveRegistry:
                     expected_rev=live.session.rev,
                     events=events,
                     owner=self._owner,
-                    fence=self._owners.fence(session_id, self._owner),
                 )
             except WriteConflict as conflict:
                 # Not ours any more (re-homed while we held it, or our lease lapsed), or another
@@ -232,7 +151,7 @@ class LiveRegistry:
     async def _resync(self, live: LiveSession) -> None:
         stored = await self.store.load(live.session.session_id)
         if stored is None:
-            raise SessionGone(live.session.session_id)
+            raise SessionNotFound(live.session.session_id)
         live.session = stored.session
         live.upstream = await self._connect(stored.session)
 
@@ -242,11 +161,9 @@ class LiveRegistry:
         with contextlib.suppress(StoreUnavailable):
             placement = await self._owners.locate(session_id)
         if refused and placement and placement.url and placement.owner != self._owner:
-            await self.drop(session_id, code=CloseCode.OWNER_ELSEWHERE, reason=placement.url)
+            await self.drop(session_id, (CloseCode.OWNER_ELSEWHERE, placement.url))
         else:
-            await self.drop(
-                session_id, code=CloseCode.SESSION_OWNER_LOST, reason="session_owner_lost"
-            )
+            await self.drop(session_id, PROBLEMS.closing(OwnerLost))
 
     @contextlib.asynccontextmanager
     async def quiet(self, session_id: str) -> AsyncIterator[None]:
@@ -266,27 +183,24 @@ class LiveRegistry:
         if live is not None:
             live.listeners.discard(listener)
 
-    async def drop(self, session_id: str, *, code: int = 1000, reason: str = "") -> None:
+    async def drop(self, session_id: str, close: Close = (1000, "")) -> None:
         """Close the session's upstream connection and tell its browser sockets why."""
         live = self._live.pop(session_id, None)
         if live is None:
             return
+        code, reason = close
         await _notify(live.listeners, [{"type": "closed", "code": code, "reason": reason}])
         if live.upstream is not None:
             await live.upstream.close_quietly()
 
-    async def drop_all(self, *, code: int = 1000, reason: str = "") -> None:
+    async def drop_all(self, close: Close = (1000, "")) -> None:
         for session_id in list(self._live):
-            await self.drop(session_id, code=code, reason=reason)
+            await self.drop(session_id, close)
 
-    async def report(self, session_id: str, request_id: str, code: str) -> None:
+    async def report(self, session_id: str, request_id: str, error: type[ClientError]) -> None:
         """Tell the API instance waiting for `request_id` that its input failed, and why."""
-        event = orjson.dumps({"type": "error", "code": code, "request_id": request_id}).decode()
-        await self.store.backend.run(
-            "return redis.call('XADD', KEYS[1], '*', 'data', ARGV[1])",
-            [self.store.events_key(session_id)],
-            [event],
-        )
+        event = {"type": "error", "code": error.code, "request_id": request_id}
+        await self.store.append_event(session_id, event)
 
 
 async def _notify(listeners: set[Listener], events: list[dict[str, object]]) -> None:

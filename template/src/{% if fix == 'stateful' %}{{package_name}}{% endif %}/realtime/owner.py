@@ -12,15 +12,26 @@ import secrets
 
 from pydantic import ValidationError
 
+from ..errors import ClientError
+from ..problems import PROBLEMS, CloseCode
 from ..sessions.backend import StoreUnavailable
 from ..sessions.connect_tokens import ConnectTokens
-from ..sessions.registry import NoOwnerAvailable, OwnerLost, OwnerRegistry, SessionMissing
-from ..sessions.store import SessionDeleted, SessionStore
-from ..sessions.tokens import TokenExpired, TokenForeign, TokenInvalid
+from ..sessions.keyspace import SessionDeleted
+from ..sessions.registry import NoOwnerAvailable, OwnerLost, OwnerRegistry
+from ..sessions.store import SessionNotFound, SessionStore
+from ..sessions.tokens import TokenError
 from ..settings import Settings
-from .live import CloseCode, Input, LiveRegistry, SessionGone, UpstreamUnavailable
+from .live import Close, LiveRegistry
+from .upstream import Input, MessageInvalid, UpstreamUnavailable
 
 log = logging.getLogger(__name__)
+
+
+class OwnerFailed(UpstreamUnavailable):
+    """Handling an input failed in a way nobody foresaw; the traceback is in the owner's log."""
+
+    code = "owner_error"
+
 
 # How long shutdown waits for inputs being handled before it hands their sessions over.
 HANDLER_GRACE_SECONDS = 10
@@ -55,24 +66,20 @@ class Owner:
         await self.owners.register(self.id, self.url, self._lease)
         self._tasks = [asyncio.create_task(self._heartbeat()), asyncio.create_task(self._consume())]
 
-    async def admit(self, session_id: str, token: str) -> tuple[int, str]:
-        """Why a browser socket for `session_id` cannot be served here, or (0, '') if it can."""
+    async def admit(self, session_id: str, token: str) -> Close | None:
+        """Why a browser socket for `session_id` cannot be served here, or None if it can."""
         try:
             self.tokens.verify(token, session_id)
-        except TokenExpired:
-            return CloseCode.TOKEN_EXPIRED, "token_expired"
-        except TokenForeign:
-            return CloseCode.TOKEN_FOREIGN, "token_foreign"
-        except TokenInvalid:
-            return CloseCode.TOKEN_INVALID, "token_invalid"
+        except TokenError as error:
+            return PROBLEMS.closing(type(error))
         placement = await self.owners.locate(session_id)
         if placement is None:
-            return CloseCode.SESSION_NOT_FOUND, "session_not_found"
+            return PROBLEMS.closing(SessionNotFound)
         if placement.owner == self.id:
-            return 0, ""
+            return None
         if placement.url:
             return CloseCode.OWNER_ELSEWHERE, placement.url
-        return CloseCode.SESSION_OWNER_LOST, "session_owner_lost"
+        return PROBLEMS.closing(OwnerLost)
 
     async def _heartbeat(self) -> None:
         while True:
@@ -90,9 +97,7 @@ class Owner:
                 continue
             for session_id in self.live.session_ids:
                 if session_id not in ours:
-                    await self.live.drop(
-                        session_id, code=CloseCode.SESSION_OWNER_LOST, reason="session_owner_lost"
-                    )
+                    await self.live.drop(session_id, PROBLEMS.closing(OwnerLost))
 
     async def _consume(self) -> None:
         after = "0-0"
@@ -111,30 +116,26 @@ class Owner:
     async def _handle(self, entry_id: str, fields: dict[str, str]) -> None:
         session_id = fields.get("session", "")
         item = Input(kind="close")
-        failure = ""
+        failure: type[ClientError] | None = None
         try:
             item = Input.model_validate_json(fields.get("data", ""))
             if item.kind == "close":
-                await self.live.drop(
-                    session_id, code=CloseCode.SESSION_NOT_FOUND, reason="session_deleted"
-                )
+                await self.live.drop(session_id, PROBLEMS.closing(SessionDeleted))
             else:
                 await self.live.handle(session_id, item)
-        except (SessionGone, SessionDeleted):
-            failure = "session_not_found"
-        except OwnerLost:
-            failure = "session_owner_lost"
-        except UpstreamUnavailable:
-            failure = "upstream_unavailable"
-        except StoreUnavailable:
-            failure = "store_unavailable"  # reported below, if the store is back by then
+        except SessionDeleted:
+            failure = SessionNotFound
+        except ClientError as error:
+            # Not found, owner lost, upstream unavailable; a store outage is reported below if
+            # the store is back by then.
+            failure = type(error)
         except ValidationError:
-            failure = "message_invalid"
+            failure = MessageInvalid
         except Exception:
             # Whatever went wrong, the waiting API instance gets an answer (502), not a timeout,
             # and the entry is marked handled; the traceback goes to the log.
             log.exception("owner %s: input %s failed", self.id, entry_id)
-            failure = "owner_error"
+            failure = OwnerFailed
         try:
             if failure:
                 await self.live.report(session_id, item.request_id, failure)
@@ -168,7 +169,7 @@ class Owner:
             )
         finally:
             heartbeat.cancel()
-            await self.live.drop_all(code=CloseCode.SESSION_OWNER_LOST, reason="session_owner_lost")
+            await self.live.drop_all(PROBLEMS.closing(OwnerLost))
 
     async def _hand_over(self) -> None:
         await self.owners.retire(self.id)
@@ -181,14 +182,12 @@ class Owner:
                 except NoOwnerAvailable:
                     # Nobody to take it: once our lease is gone it is reported lost, resumable.
                     kept += 1
-                    await self.live.drop(
-                        session_id, code=CloseCode.SESSION_OWNER_LOST, reason="session_owner_lost"
-                    )
+                    await self.live.drop(session_id, PROBLEMS.closing(OwnerLost))
                     continue
                 if rehomed is not None:
                     moved += 1
                     await self.live.drop(
-                        session_id, code=CloseCode.OWNER_ELSEWHERE, reason=rehomed.placement.url
+                        session_id, (CloseCode.OWNER_ELSEWHERE, rehomed.placement.url)
                     )
         await self._forward_inbox()
         # The heartbeat ends first: a beat after deregistering would register us again.
@@ -211,7 +210,7 @@ class Owner:
                 # Nobody took the session: its poster hears so now rather than timing out.
                 with contextlib.suppress(ValidationError):
                     request_id = Input.model_validate_json(data).request_id
-                    await self.live.report(session_id, request_id, "session_owner_lost")
-            except (SessionMissing, SessionDeleted):
+                    await self.live.report(session_id, request_id, OwnerLost)
+            except (SessionNotFound, SessionDeleted):
                 pass
             await self.owners.done(self.id, entry_id)

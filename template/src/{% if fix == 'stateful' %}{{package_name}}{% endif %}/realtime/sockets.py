@@ -9,13 +9,16 @@ from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
 from starlette.websockets import WebSocketState
 
+from ..errors import ClientError
+from ..problems import PROBLEMS
 from ..sessions.backend import StoreUnavailable
+from ..sessions.keyspace import SessionDeleted
 from ..sessions.models import SESSION_ID_PATTERN
-from ..sessions.registry import OwnerLost
-from ..sessions.store import SessionDeleted
+from ..sessions.store import SessionNotFound
 from ..settings import Settings
-from .live import CloseCode, Input, LiveRegistry, SessionGone, UpstreamUnavailable
+from .live import LiveRegistry
 from .owner import Owner
+from .upstream import AudioTooLarge, Input, MessageInvalid
 
 router = APIRouter()
 
@@ -29,28 +32,20 @@ async def session_socket(websocket: WebSocket, session_id: str, token: str = "")
     settings: Settings = websocket.app.state.settings
     live = owner.live
     try:
-        code, reason = (
-            (CloseCode.SESSION_NOT_FOUND, "session_not_found")
+        refused = (
+            PROBLEMS.closing(SessionNotFound)
             if not _is_session_id(session_id)
             else await owner.admit(session_id, token)
         )
-        if code:
-            await websocket.close(code, reason)
+        if refused:
+            await websocket.close(*refused)
             return
         session = (await live.open(session_id)).session
-    except StoreUnavailable:
-        # Nothing is known or changed: the client may try again shortly.
-        await websocket.close(CloseCode.STORE_UNAVAILABLE, "store_unavailable")
-        return
-    except (SessionGone, SessionDeleted):
-        await websocket.close(CloseCode.SESSION_NOT_FOUND, "session_not_found")
-        return
-    except OwnerLost:
-        # Re-homed between the check and the open: the client resumes and finds the new owner.
-        await websocket.close(CloseCode.SESSION_OWNER_LOST, "session_owner_lost")
-        return
-    except UpstreamUnavailable:
-        await websocket.close(CloseCode.UPSTREAM_UNAVAILABLE, "upstream_unavailable")
+    except ClientError as error:
+        # The store is unavailable (nothing is known or changed: try again shortly), the session
+        # is unknown, or it was re-homed between the check and the open (resume finds the new
+        # owner), or the upstream is unavailable.
+        await websocket.close(*_closing(error))
         return
 
     async def forward(event: dict[str, object]) -> None:
@@ -79,37 +74,30 @@ async def _serve(websocket: WebSocket, session_id: str, live: LiveRegistry, max_
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
             return
-        error = ""
+        refused: type[ClientError] | None = None
         if message.get("bytes") is not None:
             audio: bytes = message["bytes"]
             item = Input(kind="audio", audio=base64.b64encode(audio).decode())
-            error = "audio_too_large" if len(audio) > max_audio else ""
+            refused = AudioTooLarge if len(audio) > max_audio else None
         else:
             try:
                 item = Input.model_validate({**orjson.loads(message["text"]), "kind": "text"})
-                error = "" if item.text else "message_invalid"
+                refused = None if item.text else MessageInvalid
             except (orjson.JSONDecodeError, ValidationError, TypeError):
-                error = "message_invalid"
-        if error:
-            await websocket.send_text(orjson.dumps({"type": "error", "code": error}).decode())
+                refused = MessageInvalid
+        if refused:
+            await _send_error(websocket, refused)
             continue
         try:
             await live.handle(session_id, item)
-        except OwnerLost:
-            # Usually closed already, with the new owner's address (4307) when there is one.
-            await _close(websocket, CloseCode.SESSION_OWNER_LOST, "session_owner_lost")
-            return
-        except (SessionGone, SessionDeleted):
-            await _close(websocket, CloseCode.SESSION_NOT_FOUND, "session_not_found")
-            return
-        except UpstreamUnavailable:
-            await _close(websocket, CloseCode.UPSTREAM_UNAVAILABLE, "upstream_unavailable")
-            return
         except StoreUnavailable:
             # Not recorded, so not acknowledged: the browser may send it again.
-            await websocket.send_text(
-                orjson.dumps({"type": "error", "code": "store_unavailable"}).decode()
-            )
+            await _send_error(websocket, StoreUnavailable)
+        except ClientError as error:
+            # Owner lost (usually closed already, with the new owner's address, 4307, when
+            # there is one), session gone, or upstream unavailable.
+            await _close(websocket, *_closing(error))
+            return
 
 
 async def _close(websocket: WebSocket, code: int, reason: str) -> None:
@@ -117,6 +105,16 @@ async def _close(websocket: WebSocket, code: int, reason: str) -> None:
     if websocket.application_state != WebSocketState.DISCONNECTED:
         with contextlib.suppress(RuntimeError):  # the browser left at the same moment
             await websocket.close(code, reason)
+
+
+def _closing(error: ClientError) -> tuple[int, str]:
+    # A deleted session looks like an unknown one: its socket has nothing left to resume.
+    return PROBLEMS.closing(SessionNotFound if isinstance(error, SessionDeleted) else type(error))
+
+
+async def _send_error(websocket: WebSocket, error: type[ClientError]) -> None:
+    """An input refused without closing the socket: the browser may send another."""
+    await websocket.send_text(orjson.dumps({"type": "error", "code": error.code}).decode())
 
 
 def _is_session_id(value: str) -> bool:

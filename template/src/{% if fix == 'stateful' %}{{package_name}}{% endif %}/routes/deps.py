@@ -8,11 +8,10 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
-from ..problems import Problem, session_not_found
 from ..sessions.connect_tokens import ConnectTokens
 from ..sessions.models import SESSION_ID_PATTERN, Session
-from ..sessions.registry import OwnerLost, OwnerRegistry, Placement, SessionMissing
-from ..sessions.store import SessionStore
+from ..sessions.registry import OwnerLost, OwnerRegistry, Placement
+from ..sessions.store import SessionNotFound, SessionStore
 from ..settings import Settings
 
 
@@ -42,28 +41,6 @@ OwnersDep = Annotated[OwnerRegistry, Depends(get_owners)]
 TokensDep = Annotated[ConnectTokens, Depends(get_tokens)]
 
 
-def session_owner_lost(session_id: str) -> Problem:
-    return Problem(
-        410,
-        "session_owner_lost",
-        "Session owner lost",
-        f"The realtime instance that held session {session_id} stopped renewing its lease, and "
-        f"its live connection went with it. The transcript is safe: POST "
-        f"/api/sessions/{session_id}/resume moves the session to a live instance.",
-    )
-
-
-def no_owner_available() -> Problem:
-    return Problem(
-        503,
-        "no_owner_available",
-        "No realtime instance available",
-        "No realtime instance holds a live lease, so none can take the session; nothing was "
-        "created or changed. Try again shortly.",
-        headers={"Retry-After": "5"},
-    )
-
-
 @dataclass(frozen=True)
 class Inbox:
     """The way to a session's owner from any API instance. Posting checks, in the same round
@@ -73,13 +50,11 @@ class Inbox:
     owners: OwnerRegistry
 
     async def post(self, payload: str) -> str:
-        """Post an input; the session's last event id before it (the owner's reply follows)."""
-        try:
-            return await self.owners.enqueue(self.session_id, payload)
-        except SessionMissing:
-            raise session_not_found(self.session_id) from None
-        except OwnerLost:
-            raise session_owner_lost(self.session_id) from None
+        """Post an input; the session's last event id before it (the owner's reply follows).
+
+        Raises SessionNotFound, SessionDeleted, or OwnerLost when the owner's lease has lapsed.
+        """
+        return await self.owners.enqueue(self.session_id, payload)
 
 
 async def session_inbox(
@@ -102,10 +77,10 @@ async def owned_session(
     """The session's transcript and its live owner; raises the problem that says why not."""
     stored = await store.load(session_id)  # raises SessionDeleted (410) after DELETE
     if stored is None:
-        raise session_not_found(session_id)
+        raise SessionNotFound(session_id)
     placement = await owners.locate(session_id)
     if placement is None or not placement.url:
-        raise session_owner_lost(session_id)
+        raise OwnerLost(session_id)
     return Owned(stored.session, placement)
 
 
@@ -115,10 +90,16 @@ async def known_session(
     """The session's durable transcript, whether or not its owner is alive (resume, delete)."""
     stored = await store.load(session_id)
     if stored is None:
-        raise session_not_found(session_id)
+        raise SessionNotFound(session_id)
     return stored.session
+
+
+async def streamed_session(owned: Annotated[Owned, Depends(owned_session)]) -> Session:
+    """The session of an event stream (routes/events.py): one with a live owner."""
+    return owned.session
 
 
 SessionInbox = Annotated[Inbox, Depends(session_inbox)]
 OwnedSession = Annotated[Owned, Depends(owned_session)]
 KnownSession = Annotated[Session, Depends(known_session)]
+StreamedSession = Annotated[Session, Depends(streamed_session)]

@@ -9,19 +9,19 @@ import asyncio
 import base64
 import contextlib
 import secrets
-from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
-from fastapi import APIRouter, Header, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
-from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from ..problems import Problem, session_not_found, store_unavailable
+from ..errors import ClientError
+from ..realtime.upstream import AudioEmpty, AudioTooLarge, UpstreamUnavailable
 from ..sessions.backend import StoreUnavailable
 from ..sessions.connect_tokens import ConnectTokens
 from ..sessions.models import Session, Turn
-from ..sessions.registry import NoOwnerAvailable, OwnerLost, Placement, SessionMissing
+from ..sessions.registry import OwnerLost, OwnerTimeout, Placement
+from ..sessions.store import SessionNotFound
 from ..settings import Settings
 from .deps import (
     KnownSession,
@@ -31,14 +31,9 @@ from .deps import (
     SettingsDep,
     StoreDep,
     TokensDep,
-    no_owner_available,
-    session_owner_lost,
 )
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
-
-# Redis stream ids: two 64-bit numbers; 19 digits keep each in range.
-EVENT_ID_PATTERN = r"^\d{1,19}-\d{1,19}$"
 
 
 class Connect(BaseModel):
@@ -81,11 +76,8 @@ async def create_session(
     response: Response, store: StoreDep, owners: OwnersDep, tokens: TokensDep
 ) -> Connectable:
     session = Session.new()
-    try:
-        # Place first: with no live owner nothing is created.
-        placement = await owners.place(session.session_id)
-    except NoOwnerAvailable:
-        raise no_owner_available() from None
+    # Place first: with no live owner (NoOwnerAvailable) nothing is created.
+    placement = await owners.place(session.session_id)
     try:
         await store.write(session, expected_rev=0, events=[])
     except BaseException:
@@ -132,7 +124,7 @@ async def _exchange(
             if event.get("request_id") != request_id:
                 continue
             if event["type"] == "error":
-                raise _owner_error(session_id, event["code"])
+                raise _reported(session_id, event["code"])
             if event["turn"]["role"] == "user":
                 heard = event["turn"]["text"]
                 continue
@@ -141,30 +133,20 @@ async def _exchange(
             )
     placement = await owners.locate(session_id)
     if placement is None or not placement.url:
-        raise session_owner_lost(session_id)
-    raise Problem(
-        504,
-        "owner_timeout",
-        "No reply in time",
-        f"The session's owner did not answer within {settings.reply_timeout_seconds:g} s. "
-        "The input may still be handled: its turn then appears in the event stream.",
-    )
+        raise OwnerLost(session_id)
+    raise OwnerTimeout(settings.reply_timeout_seconds)
 
 
-def _owner_error(session_id: str, code: str) -> Problem:
-    if code == "session_owner_lost":
-        return session_owner_lost(session_id)
-    if code == "session_not_found":
-        return session_not_found(session_id)
-    if code == "store_unavailable":
-        return store_unavailable()
-    return Problem(
-        502,
-        "upstream_unavailable",
-        "Upstream unavailable",
-        "The upstream realtime service refused or dropped the session's connection; the "
-        "input was not handled and nothing was recorded. Try again.",
-    )
+def _reported(session_id: str, code: str) -> ClientError:
+    """The error the owner reported for an input, as this API answers it."""
+    if code == OwnerLost.code:
+        return OwnerLost(session_id)
+    if code == SessionNotFound.code:
+        return SessionNotFound(session_id)
+    if code == StoreUnavailable.code:
+        return StoreUnavailable("the session's owner could not reach the store")
+    # Whatever else failed (the upstream, the input, the owner), the input was not handled.
+    return UpstreamUnavailable(f"the session's owner reported {code}")
 
 
 @router.post("/{session_id}/messages")
@@ -194,46 +176,11 @@ async def send_audio(
     async for part in request.stream():
         chunk += part
         if len(chunk) > limit:
-            raise Problem(
-                413,
-                "audio_too_large",
-                "Audio chunk too large",
-                f"An audio chunk may hold at most {limit} bytes; send longer audio in chunks.",
-            )
+            raise AudioTooLarge(limit)
     if not chunk:
-        raise Problem(422, "audio_empty", "Empty audio chunk", "The request body held no audio.")
+        raise AudioEmpty
     audio = base64.b64encode(bytes(chunk)).decode()
     return await _exchange(inbox, store, owners, settings, {"kind": "audio", "audio": audio})
-
-
-@router.get("/{session_id}/events", response_class=EventSourceResponse)
-async def stream_events(
-    owned: OwnedSession,
-    store: StoreDep,
-    last_event_id: Annotated[str | None, Header(pattern=EVENT_ID_PATTERN)] = None,
-) -> EventSourceResponse:
-    """Server-sent events from the store: the owner's turns, whichever instance streams them.
-
-    Without Last-Event-ID the stream replays the session's recent events first.
-    """
-    session_id = owned.session.session_id
-
-    async def events() -> AsyncIterator[ServerSentEvent]:
-        after = last_event_id or "0-0"
-        while True:
-            try:
-                entries = await store.read_events(session_id, after, block_ms=2_000)
-            except StoreUnavailable:
-                # End the stream; the client reconnects with Last-Event-ID and loses nothing.
-                return
-            for entry_id, fields in entries:
-                after = entry_id
-                event = orjson.loads(fields["data"])
-                yield ServerSentEvent(id=entry_id, event=event["type"], data=fields["data"])
-                if event["type"] == "deleted":
-                    return
-
-    return EventSourceResponse(events(), ping=15)
 
 
 @router.post("/{session_id}/resume")
@@ -245,12 +192,9 @@ async def resume_session(
     Safe to repeat: a session whose owner is alive is left where it is, with a fresh token.
     """
     session_id = session.session_id
-    try:
-        rehomed = await owners.rehome(session_id)
-        # No ownership record (it expired with an idle session): place it afresh.
-        placement = rehomed.placement if rehomed else await owners.place(session_id)
-    except NoOwnerAvailable:
-        raise no_owner_available() from None
+    rehomed = await owners.rehome(session_id)
+    # No ownership record (it expired with an idle session): place it afresh.
+    placement = rehomed.placement if rehomed else await owners.place(session_id)
     return Connectable(
         session_id=session_id,
         rev=session.rev,
@@ -263,7 +207,7 @@ async def resume_session(
 async def delete_session(session: KnownSession, store: StoreDep, owners: OwnersDep) -> None:
     session_id = session.session_id
     # Tell a live owner to close the connection; a lost owner has none left to close.
-    with contextlib.suppress(OwnerLost, SessionMissing):
+    with contextlib.suppress(OwnerLost, SessionNotFound):
         await owners.enqueue(session_id, orjson.dumps({"kind": "close"}).decode())
     await store.delete(session_id)
     await owners.forget(session_id)

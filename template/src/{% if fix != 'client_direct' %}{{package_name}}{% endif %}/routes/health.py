@@ -1,0 +1,21 @@
+"""Liveness and store reachability, with the name of the instance that answered."""
+
+from fastapi import APIRouter
+
+from ..sessions.backend import StoreUnavailable
+from .deps import SettingsDep, StoreDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz(settings: SettingsDep, store: StoreDep) -> dict[str, str]:
+    instance = settings.instance_name
+    try:
+        await store.backend.ping()
+    except StoreUnavailable as error:
+        # Which store, and why: a cluster that waits for this instance prints it.
+        raise StoreUnavailable(
+            str(error), instance=instance, store="unavailable", error=str(error)
+        ) from error
+    return {"instance": instance, "store": "ok"}

@@ -1,0 +1,25 @@
+"""What each client error looks like over HTTP: its RFC 9457 problem."""
+
+from .errors import ProblemTable, ProblemType
+from .sessions.backend import StoreUnavailable
+from .sessions.keyspace import SessionDeleted
+from .sessions.seed import SeedError, SeedExpired, SeedSessionMismatch, SeedTooLarge
+from .sessions.store import SessionBusy, SessionNotFound
+
+PROBLEMS = ProblemTable(
+    {
+        StoreUnavailable: ProblemType(
+            503,
+            "Session store unavailable",
+            "The session store cannot be reached; nothing was changed. Try again shortly.",
+            retry_after=2,
+        ),
+        SessionNotFound: ProblemType(404, "Session not found"),
+        SessionDeleted: ProblemType(410, "Session deleted"),
+        SessionBusy: ProblemType(409, "Session busy", retry_after=1),
+        SeedError: ProblemType(400, "Invalid seed"),
+        SeedExpired: ProblemType(400, "Seed expired"),
+        SeedSessionMismatch: ProblemType(400, "Seed of another session"),
+        SeedTooLarge: ProblemType(413, "Seed too large"),
+    }
+)

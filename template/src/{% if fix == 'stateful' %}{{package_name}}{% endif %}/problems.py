@@ -1,0 +1,76 @@
+"""What each client error looks like: its RFC 9457 problem over HTTP, and the close code that
+ends a session's WebSocket with it (the error's code is the close reason)."""
+
+from enum import IntEnum
+
+from .errors import ProblemTable, ProblemType
+from .realtime.upstream import AudioEmpty, AudioTooLarge, MessageInvalid, UpstreamUnavailable
+from .sessions.backend import StoreUnavailable
+from .sessions.keyspace import SessionDeleted
+from .sessions.registry import NoOwnerAvailable, OwnerLost, OwnerTimeout
+from .sessions.store import SessionNotFound
+from .sessions.tokens import TokenError, TokenExpired, TokenForeign
+
+
+class CloseCode(IntEnum):
+    """WebSocket close codes of `/ws/sessions/{id}`; the demo page and tests rely on them."""
+
+    OWNER_ELSEWHERE = 4307  # reason: the owner's base URL; reconnect there with the same token
+    TOKEN_INVALID = 4401
+    TOKEN_FOREIGN = 4403  # a valid token for another session
+    SESSION_NOT_FOUND = 4404  # unknown, expired or deleted
+    TOKEN_EXPIRED = 4408  # ask the API for a new one (POST /api/sessions/{id}/resume)
+    SESSION_OWNER_LOST = 4410  # POST /api/sessions/{id}/resume re-homes it
+    UPSTREAM_UNAVAILABLE = 4502  # refused, dropped, timed out or spoke garbage; retry later
+    STORE_UNAVAILABLE = 1013  # RFC 6455 "try again later": the store cannot be reached
+
+
+# RFC 6750: tell the client which scheme to use and that this token will not do.
+REFUSED_BEARER = 'Bearer error="invalid_token"'
+
+PROBLEMS = ProblemTable(
+    {
+        StoreUnavailable: ProblemType(
+            503,
+            "Session store unavailable",
+            "The session store cannot be reached; nothing was changed. Try again shortly.",
+            retry_after=2,
+            close_code=CloseCode.STORE_UNAVAILABLE,
+        ),
+        SessionNotFound: ProblemType(
+            404, "Session not found", close_code=CloseCode.SESSION_NOT_FOUND
+        ),
+        SessionDeleted: ProblemType(410, "Session deleted", close_code=CloseCode.SESSION_NOT_FOUND),
+        OwnerLost: ProblemType(410, "Session owner lost", close_code=CloseCode.SESSION_OWNER_LOST),
+        NoOwnerAvailable: ProblemType(503, "No realtime instance available", retry_after=5),
+        OwnerTimeout: ProblemType(504, "No reply in time"),
+        UpstreamUnavailable: ProblemType(
+            502,
+            "Upstream unavailable",
+            "The upstream realtime service refused or dropped the session's connection; the "
+            "input was not handled and nothing was recorded. Try again.",
+            close_code=CloseCode.UPSTREAM_UNAVAILABLE,
+        ),
+        AudioTooLarge: ProblemType(413, "Audio chunk too large"),
+        AudioEmpty: ProblemType(422, "Empty audio chunk"),
+        MessageInvalid: ProblemType(422, "Invalid message"),
+        TokenError: ProblemType(
+            401,
+            "Invalid token",
+            www_authenticate=REFUSED_BEARER,
+            close_code=CloseCode.TOKEN_INVALID,
+        ),
+        TokenExpired: ProblemType(
+            401,
+            "Token expired",
+            www_authenticate=REFUSED_BEARER,
+            close_code=CloseCode.TOKEN_EXPIRED,
+        ),
+        TokenForeign: ProblemType(
+            401,
+            "Token of another session or audience",
+            www_authenticate=REFUSED_BEARER,
+            close_code=CloseCode.TOKEN_FOREIGN,
+        ),
+    }
+)
