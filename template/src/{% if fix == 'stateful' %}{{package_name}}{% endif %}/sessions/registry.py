@@ -273,9 +273,7 @@ class OwnerRegistry:
 
     async def locate(self, session_id: str) -> Placement | None:
         """The session's owner; its url is '' when that owner's lease has lapsed."""
-        reply = await self.backend.run(
-            _LOCATE, [], [*self._names, session_id], effect=Effect.READ
-        )
+        reply = await self.backend.run(_LOCATE, [], [*self._names, session_id], effect=Effect.READ)
         if not reply:
             return None
         return Placement(owner=reply[0], url=reply[1])
