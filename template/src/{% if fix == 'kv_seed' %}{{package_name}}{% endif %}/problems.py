@@ -1,7 +1,7 @@
 """What each client error looks like over HTTP: its RFC 9457 problem."""
 
 from .errors import ProblemTable, ProblemType
-from .sessions.backend import StoreUnavailable
+from .sessions.backend import StoreOutcomeUnknown, StoreUnavailable
 from .sessions.keyspace import SessionDeleted
 from .sessions.seed import SeedError, SeedExpired, SeedSessionMismatch, SeedTooLarge
 from .sessions.store import SessionBusy, SessionNotFound
@@ -12,6 +12,13 @@ PROBLEMS = ProblemTable(
             503,
             "Session store unavailable",
             "The session store cannot be reached; nothing was changed. Try again shortly.",
+            retry_after=2,
+        ),
+        StoreOutcomeUnknown: ProblemType(
+            503,
+            "Session store unavailable",
+            "The session store stopped answering after the change was sent, so it may or may not "
+            "have been applied. Read the session again before you retry.",
             retry_after=2,
         ),
         SessionNotFound: ProblemType(404, "Session not found"),

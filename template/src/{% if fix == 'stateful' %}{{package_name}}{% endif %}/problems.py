@@ -5,7 +5,7 @@ from enum import IntEnum
 
 from .errors import ProblemTable, ProblemType
 from .realtime.upstream import AudioEmpty, AudioTooLarge, MessageInvalid, UpstreamUnavailable
-from .sessions.backend import StoreUnavailable
+from .sessions.backend import StoreOutcomeUnknown, StoreUnavailable
 from .sessions.keyspace import SessionDeleted
 from .sessions.registry import NoOwnerAvailable, OwnerLost, OwnerTimeout
 from .sessions.store import SessionNotFound
@@ -34,6 +34,14 @@ PROBLEMS = ProblemTable(
             503,
             "Session store unavailable",
             "The session store cannot be reached; nothing was changed. Try again shortly.",
+            retry_after=2,
+            close_code=CloseCode.STORE_UNAVAILABLE,
+        ),
+        StoreOutcomeUnknown: ProblemType(
+            503,
+            "Session store unavailable",
+            "The session store stopped answering after the change was sent, so it may or may not "
+            "have been applied. Read the session again before you retry.",
             retry_after=2,
             close_code=CloseCode.STORE_UNAVAILABLE,
         ),

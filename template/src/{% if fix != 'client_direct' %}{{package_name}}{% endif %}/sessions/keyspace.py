@@ -6,7 +6,7 @@ from collections.abc import Mapping
 import orjson
 
 from ..errors import ClientError
-from .backend import StoreBackend, StreamEntries
+from .backend import Effect, StoreBackend, StreamEntries
 from .keys import KeyLayout
 
 # ARGV: stream length, ttl ms, event
@@ -62,4 +62,6 @@ class SessionKeyspace:
             _DELETE,
             [self.keys.session(session_id), self.keys.events(session_id)],
             [self._ttl_ms, orjson.dumps({"type": "deleted"}).decode()],
+            # Run twice, it leaves the same tombstone (and a second `deleted` no stream reads).
+            effect=Effect.GUARDED_WRITE,
         )

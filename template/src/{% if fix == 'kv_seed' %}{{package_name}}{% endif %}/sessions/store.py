@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import orjson
 
 from ..errors import ClientError
+from .backend import Effect
 from .keyspace import STREAM_LENGTH, SessionDeleted, SessionKeyspace, WriteConflict
 from .models import Session
 
@@ -15,9 +16,11 @@ _LOAD = "return redis.call('HMGET', KEYS[1], 'doc', 'seed', 'deleted')"
 # Compare-and-set on the revision, with the write's events, in one atomic step.
 # ARGV: expected rev, new rev, doc, seed, ttl ms, stream length, events...
 # -> 1 written; 0 someone else wrote first; -1 deleted
+# A replay of a write that was applied (its reply lost) finds its own doc there and succeeds.
 _WRITE = """
 local h = redis.call('HMGET', KEYS[1], 'rev', 'deleted')
 if h[2] then return -1 end
+if h[1] == ARGV[2] and redis.call('HGET', KEYS[1], 'doc') == ARGV[3] then return 1 end
 if tonumber(h[1] or '0') ~= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'rev', ARGV[2], 'doc', ARGV[3], 'seed', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
@@ -82,7 +85,9 @@ class Stored:
 
 class SessionStore(SessionKeyspace):
     async def load(self, session_id: str) -> Stored | None:
-        doc, seed, deleted = await self.backend.run(_LOAD, [self.keys.session(session_id)], [])
+        doc, seed, deleted = await self.backend.run(
+            _LOAD, [self.keys.session(session_id)], [], effect=Effect.READ
+        )
         if deleted:
             raise SessionDeleted(session_id)
         if doc is None:
@@ -94,7 +99,7 @@ class SessionStore(SessionKeyspace):
         key = self.keys.session(session.session_id)
         # The usual case: the client sends the seed issued for the stored revision, so its
         # snapshot is the stored session. Checking that moves the seed, not the document.
-        current = await self.backend.run(_SEED_IS_CURRENT, [key], [seed])
+        current = await self.backend.run(_SEED_IS_CURRENT, [key], [seed], effect=Effect.READ)
         if current == -1:
             raise SessionDeleted(session.session_id)
         if current == 1:
@@ -103,6 +108,7 @@ class SessionStore(SessionKeyspace):
             _HYDRATE,
             [key],
             [str(session.rev), session.model_dump_json(), seed, self._ttl_ms],
+            effect=Effect.GUARDED_WRITE,
         )
         if not reply:
             raise SessionDeleted(session.session_id)
@@ -125,6 +131,7 @@ class SessionStore(SessionKeyspace):
                 str(STREAM_LENGTH),
                 *(orjson.dumps(event).decode() for event in events),
             ],
+            effect=Effect.GUARDED_WRITE,
         )
         if status == -1:
             raise SessionDeleted(session.session_id)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..errors import ClientError
-from .backend import StoreBackend, StreamEntries
+from .backend import Effect, StoreBackend, StreamEntries
 from .keys import KeyLayout
 from .keyspace import SessionDeleted
 from .store import SessionNotFound
@@ -273,7 +273,7 @@ class OwnerRegistry:
 
     async def locate(self, session_id: str) -> Placement | None:
         """The session's owner; its url is '' when that owner's lease has lapsed."""
-        reply = await self.backend.run(_LOCATE, [], [*self._names, session_id])
+        reply = await self.backend.run(_LOCATE, [], [*self._names, session_id], effect=Effect.READ)
         if not reply:
             return None
         return Placement(owner=reply[0], url=reply[1])
@@ -296,7 +296,10 @@ class OwnerRegistry:
 
     async def owned(self, owner: str) -> set[str]:
         members = await self.backend.run(
-            "return redis.call('SMEMBERS', KEYS[1])", [self.keys.owned(owner)], []
+            "return redis.call('SMEMBERS', KEYS[1])",
+            [self.keys.owned(owner)],
+            [],
+            effect=Effect.READ,
         )
         return set(members)
 
@@ -315,7 +318,10 @@ class OwnerRegistry:
     async def pending(self, owner: str) -> StreamEntries:
         """Inputs in the owner's inbox that it has not handled, without waiting for more."""
         reply = await self.backend.run(
-            "return redis.call('XRANGE', KEYS[1], '-', '+')", [self.keys.inbox(owner)], []
+            "return redis.call('XRANGE', KEYS[1], '-', '+')",
+            [self.keys.inbox(owner)],
+            [],
+            effect=Effect.READ,
         )
         return [
             (entry_id, dict(zip(flat[::2], flat[1::2], strict=True))) for entry_id, flat in reply

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import orjson
 
 from ..errors import ClientError
+from .backend import Effect
 from .keyspace import STREAM_LENGTH, SessionDeleted, SessionKeyspace, WriteConflict
 from .models import Session
 
@@ -15,9 +16,11 @@ _LOAD = "return redis.call('HMGET', KEYS[1], 'doc', 'deleted')"
 # Compare-and-set on the revision, with the write's events, in one atomic step.
 # ARGV: expected rev, new rev, doc, ttl ms, stream length, events...
 # -> 1 written; 0 someone else wrote first; -1 deleted
+# A replay of a write that was applied (its reply lost) finds its own doc there and succeeds.
 _WRITE = """
 local h = redis.call('HMGET', KEYS[1], 'rev', 'deleted')
 if h[2] then return -1 end
+if h[1] == ARGV[2] and redis.call('HGET', KEYS[1], 'doc') == ARGV[3] then return 1 end
 if tonumber(h[1] or '0') ~= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'rev', ARGV[2], 'doc', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
@@ -41,6 +44,7 @@ if redis.call('GET', KEYS[3]) ~= ARGV[1] or redis.call('EXISTS', KEYS[4]) == 0 t
 end
 local h = redis.call('HMGET', KEYS[1], 'rev', 'deleted')
 if h[2] then return -1 end
+if h[1] == ARGV[3] and redis.call('HGET', KEYS[1], 'doc') == ARGV[4] then return 1 end
 if tonumber(h[1] or '0') ~= tonumber(ARGV[2]) then return 0 end
 redis.call('HSET', KEYS[1], 'rev', ARGV[3], 'doc', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
@@ -73,7 +77,9 @@ class NotOwner(WriteConflict):
 
 class SessionStore(SessionKeyspace):
     async def load(self, session_id: str) -> Stored | None:
-        doc, deleted = await self.backend.run(_LOAD, [self.keys.session(session_id)], [])
+        doc, deleted = await self.backend.run(
+            _LOAD, [self.keys.session(session_id)], [], effect=Effect.READ
+        )
         if deleted:
             raise SessionDeleted(session_id)
         if doc is None:
@@ -95,6 +101,7 @@ class SessionStore(SessionKeyspace):
                 str(STREAM_LENGTH),
                 *(orjson.dumps(event).decode() for event in events),
             ],
+            effect=Effect.GUARDED_WRITE,
         )
         if status == -1:
             raise SessionDeleted(session.session_id)
@@ -128,6 +135,7 @@ class SessionStore(SessionKeyspace):
                 str(STREAM_LENGTH),
                 *(orjson.dumps(event).decode() for event in events),
             ],
+            effect=Effect.GUARDED_WRITE,
         )
         if status == -2:
             raise NotOwner(session.session_id)
