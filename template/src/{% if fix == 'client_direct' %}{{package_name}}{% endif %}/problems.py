@@ -1,6 +1,7 @@
 """What each client error looks like over HTTP: its RFC 9457 problem."""
 
 from .errors import ProblemTable, ProblemType
+from .limits import BodyTooLarge
 from .sessions.minter import TokenMissing
 from .sessions.providers import ProviderUnavailable
 from .sessions.tokens import TokenError, TokenExpired, TokenForeign
@@ -10,6 +11,7 @@ REFUSED_BEARER = 'Bearer error="invalid_token"'
 
 PROBLEMS = ProblemTable(
     {
+        BodyTooLarge: ProblemType(413, "Request body too large"),
         TokenMissing: ProblemType(401, "Token missing", www_authenticate="Bearer"),
         TokenError: ProblemType(401, "Invalid token", www_authenticate=REFUSED_BEARER),
         TokenExpired: ProblemType(401, "Token expired", www_authenticate=REFUSED_BEARER),

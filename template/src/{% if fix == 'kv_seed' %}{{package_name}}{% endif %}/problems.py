@@ -1,6 +1,7 @@
 """What each client error looks like over HTTP: its RFC 9457 problem."""
 
 from .errors import ProblemTable, ProblemType
+from .limits import BodyTooLarge
 from .sessions.backend import StoreOutcomeUnknown, StoreUnavailable
 from .sessions.keyspace import SessionDeleted
 from .sessions.seed import SeedError, SeedExpired, SeedSessionMismatch, SeedTooLarge
@@ -8,6 +9,7 @@ from .sessions.store import SessionBusy, SessionNotFound
 
 PROBLEMS = ProblemTable(
     {
+        BodyTooLarge: ProblemType(413, "Request body too large"),
         StoreUnavailable: ProblemType(
             503,
             "Session store unavailable",

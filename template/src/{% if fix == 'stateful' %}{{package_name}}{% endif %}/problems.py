@@ -4,6 +4,7 @@ ends a session's WebSocket with it (the error's code is the close reason)."""
 from enum import IntEnum
 
 from .errors import ProblemTable, ProblemType
+from .limits import BodyTooLarge
 from .realtime.upstream import AudioEmpty, AudioTooLarge, MessageInvalid, UpstreamUnavailable
 from .sessions.backend import StoreOutcomeUnknown, StoreUnavailable
 from .sessions.keyspace import SessionDeleted
@@ -30,6 +31,7 @@ REFUSED_BEARER = 'Bearer error="invalid_token"'
 
 PROBLEMS = ProblemTable(
     {
+        BodyTooLarge: ProblemType(413, "Request body too large"),
         StoreUnavailable: ProblemType(
             503,
             "Session store unavailable",

@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
-from .config import new_key
+from .config import DEV_KEY_MARK, new_key
 
 PACKAGE = __name__.rpartition(".")[0]
 ENV_FILE = Path(".env")
@@ -173,7 +173,8 @@ def development_env(config: Mapping[str, str | None]) -> dict[str, str]:
         return {}
     if config.get("APP_ENV") == "production":
         raise ClusterError("set SESSION_KEYS; the cluster makes keys only for development")
-    key = new_key()
+    # Marked, so a production start that finds this key refuses it.
+    key = DEV_KEY_MARK + new_key()
     set_key(ENV_FILE, "SESSION_KEYS", key, quote_mode="never")
     print(f"Wrote a new shared development key to {ENV_FILE.resolve()}")
     return {"SESSION_KEYS": key}

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from .config import AppSettings
 from .errors import ClientError
 from .instance import InstanceHeader
+from .limits import BodyLimit
 from .problems import PROBLEMS
 from .routes import demo, health
 
@@ -48,6 +49,7 @@ def api_app(
     app.add_exception_handler(HTTPException, _on_http)
     for router in (*routers, health.router, demo.router):
         app.include_router(router)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, refusal=client_error_response)
     for layer in middleware:
         app.add_middleware(layer.cls, *layer.args, **layer.kwargs)
     # Added last, so it is outermost: every answer names its instance.
@@ -69,13 +71,17 @@ def problem_response(
     )
 
 
-async def _on_client_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ClientError)
+def client_error_response(exc: ClientError) -> JSONResponse:
     problem = PROBLEMS[type(exc)]
     detail = problem.detail or exc.detail
     return problem_response(
         problem.status, exc.code, problem.title, detail, problem.headers, **exc.extra
     )
+
+
+async def _on_client_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ClientError)
+    return client_error_response(exc)
 
 
 async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
