@@ -13,6 +13,8 @@ import yaml
 from . import reserved_names
 from .conftest import ROOT, assert_fully_rendered, generate
 
+BIN = Path(sys.executable).parent
+
 CONFIG = yaml.safe_load((ROOT / "copier.yml").read_text())
 QUESTIONS = {name: spec for name, spec in CONFIG.items() if not name.startswith("_")}
 FIXES = list(CONFIG["fix"]["choices"].values())
@@ -87,6 +89,34 @@ def test_every_project_name_generates(tmp_path: Path, project_name: str, package
     assert answers["distribution_name"] == package_name.replace("_", "-")
     assert (tmp_path / "app" / "src" / package_name / "main.py").is_file()
     assert f"uv run python -m {package_name} cluster" in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("fix", ["kv_seed", "stateful", "client_direct"])
+def test_the_longest_names_pass_the_generated_projects_own_linters(
+    tmp_path: Path, fix: str
+) -> None:
+    """A 64-character project name (the folder's, by default), the longest package name it
+    derives and a 160-character description land in docstrings, titles, imports and commands;
+    the project must still pass its own ruff and format check."""
+    name = "A" + "b" * 62 + "c"
+    description = ("Keeps every voice session alive across instances " * 4)[:160].strip()
+    data = ["--data", f"project_name={name}", "--data", f"description={description}"]
+    result = copier_copy("derived", *data, "--data", f"fix={fix}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    answers = yaml.safe_load((tmp_path / "derived" / ".copier-answers.yml").read_text())
+    assert answers["package_name"] == "a" + "b" * 29  # cut to 30, leaving room for "_app"
+    longest = ["--data", "package_name=" + "p" * 34]  # the most the validator accepts
+    result = copier_copy("longest", *data, *longest, "--data", f"fix={fix}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    too_long = ["--data", "package_name=" + "p" * 35]
+    refused = copier_copy("too-long", *data, *too_long, cwd=tmp_path)
+    assert refused.returncode != 0 and "longer than 34 characters" in refused.stderr
+    for project in ("derived", "longest"):
+        for check in (["check", "."], ["format", "--check", "."]):
+            lint = subprocess.run(
+                [str(BIN / "ruff"), *check], cwd=tmp_path / project, capture_output=True, text=True
+            )
+            assert lint.returncode == 0, lint.stdout + lint.stderr
 
 
 def test_the_reserved_names_are_what_their_script_writes() -> None:
