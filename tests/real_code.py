@@ -3,8 +3,9 @@
 `tests/scan_corpus/real/cases.toml` lists each case: the registry (`pypi` or `npm`), the package,
 its exact version, the kind of archive (`wheel`, `sdist` or `npm`), the archive's sha256, the
 folder inside the archive the app sits in (`root`), the files or folders under it that make up
-the app (`paths`), the archive's licence file and the licence the package declares, and the
-findings expected (`"path:line rule"`, paths relative to `root`) or `"clean"`.
+the app (`paths`; `"."` for every file under `root`), the archive's licence file and the
+licence the package declares, and the findings expected (`"path:line rule"`, paths relative to
+`root`) or `"clean"`.
 
 Each archive is downloaded once, with the registry's own client (`python -m pip download` from
 this environment, `npm pack`), into a cache folder (`$SESSIONFIX_SCAN_CORPUS_CACHE`, by default
@@ -178,9 +179,15 @@ def selected(case: Case, files: dict[str, bytes]) -> dict[str, bytes]:
         if not name.startswith(prefix) or ".." in PurePosixPath(name).parts:
             continue
         text = name.removeprefix(prefix)
-        if any(text == p or text.startswith(p.rstrip("/") + "/") for p in case.paths):
+        if any(p == "." or text == p or text.startswith(p.rstrip("/") + "/") for p in case.paths):
             chosen[text] = data
-    missing = [p for p in case.paths if not any(c == p or c.startswith(p + "/") for c in chosen)]
+    missing = [
+        p
+        for p in case.paths
+        if not any(p == "." or c == p or c.startswith(p + "/") for c in chosen)
+    ]
+    if not chosen:
+        missing = list(case.paths)
     if missing:
         raise FetchError(f"{case.name}: {case.archive} has nothing at {missing} under {case.root}")
     return chosen

@@ -350,6 +350,9 @@ class PyModule:
     # Library defaults that keep sessions in memory: the default, the call, the name it is bound
     # to, and the function it is made in (None at module level).
     memory: list[tuple[MemoryDefault, ast.Call, str, Def | None]] = field(default_factory=list)
+    classes: dict[str, ast.ClassDef] = field(default_factory=dict)  # top-level and nested
+    resolved_imports: set[str] | None = None  # `.a.b.`: see `imports_any`
+    relative_imports: bool = False
 
     @property
     def dotted(self) -> str:
@@ -457,10 +460,7 @@ def summarise(path: str, source: bytes) -> PyModule:
         nested: list[Def] = []
         for node in walk(tree):
             if isinstance(node, Def) and node not in module.defs:
-                decorated = any(
-                    isinstance(d, ast.Call) and ident(d.func) in ROUTE_DECORATORS
-                    for d in node.decorator_list
-                )
+                decorated = any(route_decorator(d, source) for d in node.decorator_list)
                 if decorated:
                     add_function(module, node, None, False)
                 else:
@@ -497,10 +497,36 @@ def memory_defaults_made(module: PyModule) -> None:
             if not isinstance(value, ast.Call) or not isinstance(target, ast.Name):
                 continue
             default = DEFAULTS.get(ident(value.func))
-            if default is None or not any(p.encode() in module.source for p in default.imports):
+            if default is None or not imports_any(module, default.imports):
                 continue  # another library's class of the same name
             if not opted_out(default, value):
                 module.memory.append((default, value, target.id, scope))
+
+
+def imports_any(module: PyModule, packages: Sequence[str]) -> bool:
+    """Whether the module imports from one of these dotted modules (or a module under one),
+    relative imports resolved from its path: inside the library itself, `from ..sessions import
+    InMemorySessionService` in `google/adk/cli/fast_api.py` imports from `google.adk.sessions`.
+    The path may start above the import root (`src/google/adk/...`), so the dotted name is
+    looked for anywhere in the resolved one, on whole parts."""
+    if module.resolved_imports is None:
+        module.resolved_imports = {f".{n}." for n in imported_modules(module.path, module.source)}
+        relative = b"from ." in module.source or b"from\t." in module.source
+        module.relative_imports = relative
+    wanted = [f".{package}." for package in packages]
+    if any(p in name for name in module.resolved_imports for p in wanted):
+        return True
+    if not module.relative_imports:
+        return False
+    # A relative import read from a path that starts below the import root (`adk/cli/...`
+    # scanned from `google/`): its resolved name may lack the package's first parts, so a
+    # resolved name that starts with the last two or more parts of the package counts too.
+    for package in packages:
+        parts = package.split(".")
+        tails = [".".join(parts[i:]) for i in range(1, len(parts) - 1)]
+        if any(name.startswith(f".{tail}.") for tail in tails for name in module.resolved_imports):
+            return True
+    return False
 
 
 def opted_out(default: MemoryDefault, call: ast.Call) -> bool:
@@ -624,6 +650,7 @@ def key_names(module: PyModule) -> dict[str, str]:
 def summarise_class(
     module: PyModule, node: ast.ClassDef, views_module: bool, secrets_possible: bool
 ) -> None:
+    module.classes.setdefault(node.name, node)
     is_view = any(ident(base).endswith(VIEW_BASES) for base in node.bases)
     settings = any(ident(base).endswith(("Settings", "Config")) for base in node.bases)
     for statement in node.body:
@@ -675,15 +702,24 @@ def registered_handlers(module: PyModule, call: ast.Call) -> None:
             module.handler_names.add(ident(candidate))
 
 
+def route_decorator(decorator: ast.expr, source: bytes) -> bool:
+    """`@app.get(...)`, `@router.api_route(...)`, Litestar's `@get(...)`; not a test's
+    `@mock.patch(...)`, `@unittest.mock.patch(...)` or `@patch(...)` imported from `mock`."""
+    if not isinstance(decorator, ast.Call) or ident(decorator.func) not in ROUTE_DECORATORS:
+        return False
+    func = decorator.func
+    if isinstance(func, ast.Attribute):
+        return ident(func.value) != "mock"
+    return not (ident(func) == "patch" and b"mock import" in source)
+
+
 def add_function(module: PyModule, node: Def, owner: str | None, views_module: bool) -> Function:
     if node in module.defs:
         return module.defs[node]
     function = Function(module, node.name, owner, node)
     module.defs[node] = function
     decorators = {ident(d) for d in node.decorator_list}
-    route_decorated = any(
-        isinstance(d, ast.Call) and ident(d.func) in ROUTE_DECORATORS for d in node.decorator_list
-    )
+    route_decorated = any(route_decorator(d, module.source) for d in node.decorator_list)
     first = node.args.args[0].arg if node.args.args else ""
     if route_decorated or (views_module and owner is None and first == "request"):
         module.handlers.append(function)

@@ -2,6 +2,8 @@
 
 Calls are followed by name from every route handler, reading each reached function's identifiers
 from its text, so state kept in a session manager module and used from a routes module is found.
+A name links to a function of another file only when that file is among those the caller's file
+imports, directly or not: two unrelated scripts in one folder never reach each other.
 """
 
 import ast
@@ -24,6 +26,14 @@ class ImportGraph:
                 self.by_name.setdefault(function.name, []).append(function)
                 if function.owner:
                     self.methods.setdefault(function.owner, []).append(function)
+        self.by_path = {module.path: module for module in modules}
+        self._by_last: dict[str, list[tuple[str, str]]] = {}
+        for module in modules:
+            self._by_last.setdefault(module.dotted.rpartition(".")[2], []).append(
+                (module.dotted, module.path)
+            )
+        self._linked: dict[PyModule, frozenset[PyModule]] = {}
+        self._imports: dict[PyModule, set[PyModule]] = {}
         self.origin = self.reach()
         # `import a.store`, `from a import store as s`: who imports what as a module, by the
         # name's last part (the scanned root may not be the import root, so suffixes match).
@@ -37,10 +47,12 @@ class ImportGraph:
         for module in modules:
             for name in module.imported:
                 self.importing_name.setdefault(name, []).append(module)
-        self.instances: dict[str, tuple[str, ast.AST, PyModule]] = {}
+        # Module-level instances by class name: every one of them (two scripts may each make
+        # their own `manager = ConnectionManager()`).
+        self.instances: dict[str, list[tuple[str, ast.AST, PyModule]]] = {}
         for module in modules:
             for name, cls, node in module.instances:
-                self.instances[cls] = (name, node, module)
+                self.instances.setdefault(cls, []).append((name, node, module))
         # Who uses what, for the names that can hold state only (a set intersection each).
         wanted = {c.name for m in modules for c in m.containers}
         wanted |= {name for m in modules for name, _, _ in m.globals}
@@ -60,6 +72,46 @@ class ImportGraph:
                 used = function.identifiers & wanted_attrs
                 self.attrs_by_class.setdefault(function.owner, set()).update(used)
 
+    def imports(self, module: PyModule) -> set[PyModule]:
+        """The scanned modules that `module` imports (anywhere in it, lazily too), read once."""
+        found = self._imports.get(module)
+        if found is None:
+            found = set()
+            for name in set(imported_modules(module.path, module.source)):
+                for dotted, path in self._by_last.get(name.rpartition(".")[2], ()):
+                    if same_module(dotted, name):
+                        found.add(self.by_path[path])
+            self._imports[module] = found
+        return found
+
+    def linked(self, module: PyModule) -> frozenset[PyModule]:
+        """`module` and every scanned module it imports, directly or not: the only files whose
+        functions its code can call."""
+        if module not in self._linked:
+            seen = {module}
+            todo = [module]
+            while todo:
+                current = todo.pop()
+                known = self._linked.get(current)
+                if known is not None and current is not module:
+                    seen |= known  # already closed over: no need to walk it again
+                    continue
+                for other in self.imports(current):
+                    if other not in seen:
+                        seen.add(other)
+                        todo.append(other)
+            self._linked[module] = frozenset(seen)
+        return self._linked[module]
+
+    def callees(self, module: PyModule, name: str, methods: bool = True) -> list[Function]:
+        """The functions (and methods, and a class's methods) called `name` that code in
+        `module` can reach: in it, or in a module it imports."""
+        found = self.by_name.get(name, []) + (self.methods.get(name, []) if methods else [])
+        if not found:
+            return found
+        linked = self.linked(module)
+        return [f for f in found if f.module in linked]
+
     def reach(self) -> dict[Function, Function]:
         """Every function a route handler may call, mapped to one handler that reaches it."""
         origin: dict[Function, Function] = {}
@@ -67,23 +119,26 @@ class ImportGraph:
         for module in self.modules:
             starts = list(module.handlers)
             for name in module.handler_names:
-                starts += self.by_name.get(name, [])
+                starts += self.callees(module, name, methods=False)
             for name in module.handler_classes:
-                starts += self.methods.get(name, [])
+                starts += [f for f in self.callees(module, name) if f.owner == name]
             todo.extend((start, start) for start in starts)
-        seen_names: set[str] = set()
+        # Each name is followed once per module it is used in: what it may call depends on
+        # what that module imports.
+        seen_names: dict[PyModule, set[str]] = {}
         while todo:
             function, handler = todo.popleft()
             if function in origin:
                 continue
             origin[function] = handler
-            names = deque(function.identifiers - seen_names)
+            seen = seen_names.setdefault(function.module, set())
+            names = deque(function.identifiers - seen)
             while names:
                 name = names.popleft()
-                if name in seen_names:
+                if name in seen:
                     continue
-                seen_names.add(name)
-                for callee in self.by_name.get(name, []) + self.methods.get(name, []):
+                seen.add(name)
+                for callee in self.callees(function.module, name):
                     todo.append((callee, handler))
                 names.extend(self.aliases.get(name, ()))
         return origin
@@ -141,6 +196,13 @@ class ImportGraph:
         return found
 
 
+def same_module(dotted: str, name: str) -> bool:
+    """Whether the file whose path reads `dotted` may be the module imported as `name`: the
+    scanned folder need not be the import root (`app.store` may be `store.py`, and `store` may
+    be `backend/store.py`)."""
+    return dotted == name or name.endswith("." + dotted) or dotted.endswith("." + name)
+
+
 def reached_files(files: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
     """The files that may hold route handlers (see `may_serve`) and every file they import,
     directly or not, in their original order: nothing in any other file can be reached from a
@@ -161,8 +223,6 @@ def reached_files(files: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
             # The scanned folder need not be the import root: `app.store` may be `store.py`,
             # and `store` may be `backend/store.py`.
             for dotted, other in by_last.get(name.rpartition(".")[2], ()):
-                if other not in reached and (
-                    dotted == name or name.endswith("." + dotted) or dotted.endswith("." + name)
-                ):
+                if other not in reached and same_module(dotted, name):
                     todo.append(other)
     return [(path, source) for path, source in files if path in reached]

@@ -4,6 +4,7 @@ import ast
 from collections.abc import Iterator
 
 from ..model import (
+    CREATE_WORDS,
     INFRASTRUCTURE_WORDS,
     KEY_WORDS,
     RECOVER_WORDS,
@@ -146,8 +147,9 @@ class Project(ImportGraph):
                     f"`{cls}` is a per-process singleton holding `{attr}`",
                     fixes,
                 )
-            if cls in self.instances:
-                name, node, where = self.instances[cls]
+            for name, node, where in self.instances.get(cls, ()):
+                if module not in self.linked(where):
+                    continue  # another file's class of the same name
                 yield finding(
                     where,
                     node,
@@ -204,6 +206,8 @@ class Project(ImportGraph):
         for function in module.defs.values():
             if function not in self.origin or not may_create(function.identifiers):
                 continue
+            if words(function.name) & CREATE_WORDS:
+                continue  # `create_session()` is there to make one: no lookup misses
             local: set[str] | None = None
             for statement in statements(function.node.body):
                 created = ""
@@ -246,7 +250,7 @@ class Project(ImportGraph):
             found |= importer.held.get(name, set())
         return found - {""}
 
-    def inner(self, module: PyModule, scope: Def) -> list[Function]:
+    def inner(self, module: PyModule, scope: Def | ast.ClassDef) -> list[Function]:
         """Reached functions (route handlers and what they call) defined inside `scope`."""
         start, end = scope.lineno, scope.end_lineno or scope.lineno
         return [
@@ -261,6 +265,8 @@ class Project(ImportGraph):
                 user = self.user(module, name)
             else:
                 user = next((f for f in self.inner(module, scope) if name in f.identifiers), None)
+            if user is None:
+                user = self.handed_on(module, scope, name)
             if user is None:
                 continue
             yield finding(
@@ -338,6 +344,57 @@ class Project(ImportGraph):
                 users += [(f, param) for f in self.inner(module, callee) if param in f.identifiers]
         return users
 
+    def handed_on(self, module: PyModule, scope: Def | None, name: str) -> Function | None:
+        """A route handler that uses what `name` is bound to after it is handed on, here or in
+        a module this one imports: to a class that keeps it and registers routes on its own
+        instance (`AdkWebServer(session_service=session_service)`, with handlers nested in its
+        methods reading `self.session_service`), or to a function whose nested handlers use the
+        parameter it is passed as. A class whose methods are merely called by handlers (on
+        some other instance) does not count: that instance is not this one."""
+        body = scope.body if scope is not None else module.tree.body
+        for node in walk_shallow(body):
+            if not isinstance(node, ast.Call):
+                continue
+            positions = [
+                i for i, arg in enumerate(node.args) if isinstance(arg, ast.Name) and arg.id == name
+            ]
+            keywords = [
+                k.arg
+                for k in node.keywords
+                if k.arg and isinstance(k.value, ast.Name) and k.value.id == name
+            ]
+            if not positions and not keywords:
+                continue
+            callee = ident(node.func)
+            linked = self.linked(module)
+            for other in linked:
+                cls = other.classes.get(callee)
+                if cls is not None:
+                    init = next(
+                        (s for s in cls.body if isinstance(s, Def) and s.name == "__init__"), None
+                    )
+                    if init is None:
+                        continue
+                    kept = kept_attributes(init, passed_as(init, positions, keywords, method=True))
+                    users = [
+                        f
+                        for f in self.inner(other, cls)
+                        if self.origin[f] is f and f.owner is None and kept & f.identifiers
+                    ]
+                    if users:
+                        return min(users, key=lambda f: f.node.lineno)
+            for function in self.callees(module, callee, methods=False):
+                if function.owner is not None:
+                    continue
+                params = passed_as(function.node, positions, keywords, method=False)
+                users = [
+                    f for f in self.inner(function.module, function.node) if self.origin[f] is f
+                ]
+                user = next((f for f in users if params & f.identifiers), None)
+                if user is not None:
+                    return user
+        return None
+
     def kept_by(
         self, module: PyModule, users: list[tuple[Function, str]]
     ) -> tuple[Function, set[str], set[str]] | None:
@@ -410,6 +467,33 @@ def local_names(node: Def) -> set[str]:
     return names
 
 
+def passed_as(node: Def, positions: list[int], keywords: list[str], method: bool) -> set[str]:
+    """The parameters of a function that the arguments at these positions and these keywords
+    are bound to (after `self` for a method)."""
+    params = [a.arg for a in (*node.args.posonlyargs, *node.args.args)]
+    if method:
+        params = params[1:]
+    named = {a.arg for a in (*node.args.args, *node.args.kwonlyargs)}
+    return {params[i] for i in positions if i < len(params)} | (set(keywords) & named)
+
+
+def kept_attributes(init: Def, params: set[str]) -> set[str]:
+    """The attributes a constructor keeps these parameters in: `self.x = x`."""
+    kept = set()
+    for node in walk_shallow(init.body):
+        if (
+            isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in params
+        ):
+            kept |= {
+                t.attr
+                for t in node.targets
+                if isinstance(t, ast.Attribute) and ident(t.value) == "self"
+            }
+    return kept
+
+
 def plumbing(value: ast.expr | None) -> bool:
     """A value that is a shared client, a task, a thread or a future: never a session."""
     if isinstance(value, ast.Await):
@@ -436,20 +520,42 @@ def created_on_miss(node: ast.If, local: set[str] | None = None) -> str:
             if isinstance(target, ast.Name) and target.id in local and target.id in subjects:
                 continue  # a parameter's default or a local filled in
             if isinstance(target, ast.Subscript) and (
-                isinstance(target.value, ast.Subscript) or ident(target.value) in local
+                isinstance(target.value, ast.Subscript)
+                or ident(target.value) in local
+                or constant_key(target.slice)
             ):
-                continue  # nested setup, or grouping in a local dict
+                continue  # nested setup, grouping in a local dict, or a field filled in
             if isinstance(target, ast.Name) and fresh:
                 made.add(target.id)
                 if target.id in subjects and words(target.id) & SESSION_WORDS:
                     return target.id
             elif isinstance(target, ast.Subscript) and fresh:
+                if empty(sub.value) and not is_key(ident(target.slice)):
+                    continue  # one level of an index made (`rooms[namespace] = {}`)
                 container = ident(target.value)
                 if words(container) & STATE_WORDS or (
                     container in subjects and subjects & STATE_WORDS
                 ):
                     return container
     return ""
+
+
+def empty(value: ast.expr) -> bool:
+    """An empty container: `{}`, `[]`, `set()`, `dict()`, `bidict()`."""
+    if isinstance(value, ast.Dict | ast.List | ast.Set | ast.Tuple):
+        return not getattr(value, "keys", None) and not getattr(value, "elts", None)
+    if isinstance(value, ast.Call) and not value.args and not value.keywords:
+        name = ident(value.func)
+        return bool(is_mutable(value)) or name.endswith(("dict", "list", "set"))
+    return False
+
+
+def constant_key(key: ast.expr) -> bool:
+    """A key that is the same on every call, a literal or a constant's name (`_CONTEXT_KEY`):
+    what it fills in is a field of the state, not an entry made for a session."""
+    if isinstance(key, ast.Constant):
+        return True
+    return isinstance(key, ast.Name) and key.id.lstrip("_").isupper()
 
 
 def describe(function: Function, origin: dict[Function, Function]) -> str:
