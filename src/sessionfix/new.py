@@ -192,6 +192,7 @@ def run_new(args: argparse.Namespace) -> int:
         "# the local multi-instance cluster\n  uv run pytest                        "
         "# the multi-instance test suite",
         highlight=False,
+        soft_wrap=True,  # a long path stays one line that a person can copy
     )
     return 0
 
