@@ -2,6 +2,7 @@
 
 from .errors import ProblemTable, ProblemType
 from .sessions.backend import StoreUnavailable
+from .sessions.event_hub import TooManyStreams
 from .sessions.keyspace import SessionDeleted
 from .sessions.seed import SeedError, SeedExpired, SeedSessionMismatch, SeedTooLarge
 from .sessions.store import SessionBusy, SessionNotFound
@@ -14,6 +15,7 @@ PROBLEMS = ProblemTable(
             "The session store cannot be reached; nothing was changed. Try again shortly.",
             retry_after=2,
         ),
+        TooManyStreams: ProblemType(503, "Too many event streams", retry_after=5),
         SessionNotFound: ProblemType(404, "Session not found"),
         SessionDeleted: ProblemType(410, "Session deleted"),
         SessionBusy: ProblemType(409, "Session busy", retry_after=1),

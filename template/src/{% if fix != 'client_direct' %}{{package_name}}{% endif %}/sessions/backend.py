@@ -7,19 +7,31 @@ stateless and works on every Redis-protocol server. Connection failures surface 
 StoreUnavailable, never as a silent fallback.
 """
 
+import asyncio
 import logging
+import re
+from collections.abc import Mapping
 from typing import Any, Protocol, cast
 from urllib.parse import urlsplit
 
 import redis.asyncio as redis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.typing import KeyT, StreamIdT
 
 from ..errors import ClientError
 
 log = logging.getLogger(__name__)
 # (entry id, fields) pairs, as XREAD returns them.
 StreamEntries = list[tuple[str, dict[str, str]]]
+# (stream key, its new entries) pairs, for a read of many streams at once.
+StreamsEntries = list[tuple[str, StreamEntries]]
+# Redis connections an instance opens for commands; its one stream reader holds one more.
+MAX_CONNECTIONS = 9
+# How long a command waits for a free connection before it is a 503 (seconds): a burst of
+# requests queues for the connections rather than failing.
+CONNECTION_WAIT = 10
 
 
 class StoreUnavailable(ClientError):
@@ -34,26 +46,54 @@ class StoreBackend(Protocol):
 
     async def run(self, script: str, keys: list[str], args: list[str]) -> Any: ...
 
-    async def read_stream(self, key: str, after: str, block_ms: int) -> StreamEntries: ...
+    async def read_stream(self, key: str, after: str, block_ms: int | None) -> StreamEntries: ...
+
+    def stream_reader(self) -> "StreamReader": ...
 
     async def ping(self) -> None: ...
 
     async def close(self) -> None: ...
 
 
-class RedisBackend:
-    """Redis protocol over TCP (Redis, Valkey, Upstash, Render Key Value...)."""
+class StreamReader(Protocol):
+    """Reads many streams in one blocking call, on a connection of its own."""
 
-    def __init__(self, url: str) -> None:
+    async def read(self, positions: Mapping[str, str], block_ms: int) -> StreamsEntries: ...
+
+    async def wake(self) -> bool:
+        """End a read that is blocked now, so the next one names new streams; False when no
+        read was blocked."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class RedisBackend:
+    """Redis protocol over TCP (Redis, Valkey, Upstash, Render Key Value...).
+
+    At most `max_connections` connections for commands, plus one for the stream reader: a
+    request waits briefly for a free connection rather than opening more.
+    """
+
+    def __init__(
+        self, url: str, *, client_name: str | None = None, max_connections: int = MAX_CONNECTIONS
+    ) -> None:
         self.address = host_of(url)
+        self._url = url
+        # Named, so `CLIENT LIST` shows which instance holds which connections.
+        self._client_name = client_name and re.sub(r"[^!-~]", "-", client_name)
         # Short timeouts: a store that does not answer is reported (503), not waited for.
-        self._redis = redis.from_url(
+        pool = redis.BlockingConnectionPool.from_url(
             url,
+            max_connections=max_connections,
+            timeout=CONNECTION_WAIT,
             decode_responses=True,
             socket_connect_timeout=2,
             socket_timeout=5,
             health_check_interval=30,
+            client_name=self._client_name,
         )
+        self._redis = redis.Redis.from_pool(pool)
 
     async def run(self, script: str, keys: list[str], args: list[str]) -> Any:
         try:
@@ -61,7 +101,7 @@ class RedisBackend:
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise StoreUnavailable(str(exc)) from exc
 
-    async def read_stream(self, key: str, after: str, block_ms: int) -> StreamEntries:
+    async def read_stream(self, key: str, after: str, block_ms: int | None) -> StreamEntries:
         try:
             reply = await self._redis.xread({key: after}, count=100, block=block_ms)
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
@@ -69,11 +109,62 @@ class RedisBackend:
         streams = cast("list[tuple[str, StreamEntries]]", reply)
         return [entry for _, entries in streams for entry in entries]
 
+    def stream_reader(self) -> "RedisStreamReader":
+        return RedisStreamReader(self._url, self._client_name, commands=self._redis)
+
     async def ping(self) -> None:
         try:
             await self._redis.ping()
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise StoreUnavailable(str(exc)) from exc
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+class RedisStreamReader:
+    """XREAD BLOCK on many streams over one connection; `wake()` ends the wait early with
+    CLIENT UNBLOCK, sent over a command connection, so the reader names new streams at once."""
+
+    def __init__(self, url: str, client_name: str | None, *, commands: redis.Redis) -> None:
+        self._commands = commands
+        # One connection, with a socket timeout longer than any wait it blocks for.
+        pool = redis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=1,
+            decode_responses=True,
+            socket_connect_timeout=2,
+            socket_timeout=None,
+            client_name=client_name,
+        )
+        self._redis = redis.Redis.from_pool(pool)
+        self._client_id: int | None = None
+        self._blocked = False
+
+    async def read(self, positions: Mapping[str, str], block_ms: int) -> StreamsEntries:
+        try:
+            async with asyncio.timeout(block_ms / 1000 + 5):
+                if self._client_id is None:
+                    self._client_id = await self._redis.client_id()
+                self._blocked = block_ms > 0
+                block = block_ms if block_ms > 0 else None  # BLOCK 0 would wait forever
+                streams: dict[KeyT, StreamIdT] = {key: at for key, at in positions.items()}
+                reply = await self._redis.xread(streams, count=100, block=block)
+        except (RedisError, OSError, TimeoutError) as exc:
+            # A new connection gets a new id: ask again before the next read.
+            self._client_id = None
+            raise StoreUnavailable(str(exc) or "the store did not answer") from exc
+        finally:
+            self._blocked = False
+        return cast("StreamsEntries", reply or [])
+
+    async def wake(self) -> bool:
+        if not self._blocked or self._client_id is None:
+            return False
+        try:
+            return bool(await self._commands.client_unblock(self._client_id))
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            return False  # the read ends by its own timeout
 
     async def close(self) -> None:
         await self._redis.aclose()
