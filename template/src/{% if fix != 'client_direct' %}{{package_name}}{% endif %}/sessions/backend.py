@@ -15,6 +15,8 @@ from typing import Any, Protocol, cast
 from urllib.parse import urlsplit
 
 import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -128,7 +130,8 @@ class RedisStreamReader:
 
     def __init__(self, url: str, client_name: str | None, *, commands: redis.Redis) -> None:
         self._commands = commands
-        # One connection, with a socket timeout longer than any wait it blocks for.
+        # One connection, with a socket timeout longer than any wait it blocks for. No silent
+        # reconnection: a new connection has a new id, which the next read asks for.
         pool = redis.BlockingConnectionPool.from_url(
             url,
             max_connections=1,
@@ -136,6 +139,7 @@ class RedisStreamReader:
             socket_connect_timeout=2,
             socket_timeout=None,
             client_name=client_name,
+            retry=Retry(NoBackoff(), retries=0),
         )
         self._redis = redis.Redis.from_pool(pool)
         self._client_id: int | None = None

@@ -100,7 +100,9 @@ class EventHub:
         self._changed = asyncio.Event()
         self._round = 0
         self._task: asyncio.Task[None] | None = None
+        # The wake under way, and the read it is meant to end.
         self._waking: asyncio.Task[None] | None = None
+        self._waking_round = -1
 
     def start(self) -> None:
         """Start reading; also done by the first listener, for apps run without a lifespan."""
@@ -132,7 +134,8 @@ class EventHub:
     def join(self, listener: Listener) -> None:
         self._listeners[listener.key].add(listener)
         self._changed.set()
-        if self._waking is None or self._waking.done():
+        if self._waking is None or self._waking.done() or self._waking_round != self._round:
+            self._waking_round = self._round
             self._waking = asyncio.create_task(self._wake(self._round))
 
     def leave(self, listener: Listener) -> None:
