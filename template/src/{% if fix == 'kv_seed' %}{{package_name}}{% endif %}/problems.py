@@ -3,6 +3,7 @@
 from .errors import ProblemTable, ProblemType
 from .limits import BodyTooLarge
 from .sessions.backend import StoreOutcomeUnknown, StoreUnavailable
+from .sessions.event_hub import TooManyStreams
 from .sessions.keyspace import SessionDeleted
 from .sessions.seed import SeedError, SeedExpired, SeedSessionMismatch, SeedTooLarge
 from .sessions.store import SessionBusy, SessionNotFound
@@ -23,6 +24,7 @@ PROBLEMS = ProblemTable(
             "have been applied. Read the session again before you retry.",
             retry_after=2,
         ),
+        TooManyStreams: ProblemType(503, "Too many event streams", retry_after=5),
         SessionNotFound: ProblemType(404, "Session not found"),
         SessionDeleted: ProblemType(410, "Session deleted"),
         SessionBusy: ProblemType(409, "Session busy", retry_after=1),

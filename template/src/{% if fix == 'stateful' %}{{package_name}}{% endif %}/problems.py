@@ -7,6 +7,7 @@ from .errors import ProblemTable, ProblemType
 from .limits import BodyTooLarge
 from .realtime.upstream import AudioEmpty, AudioTooLarge, MessageInvalid, UpstreamUnavailable
 from .sessions.backend import StoreOutcomeUnknown, StoreUnavailable
+from .sessions.event_hub import TooManyStreams
 from .sessions.keyspace import SessionDeleted
 from .sessions.registry import NoOwnerAvailable, OwnerLost, OwnerTimeout
 from .sessions.store import SessionNotFound
@@ -47,6 +48,7 @@ PROBLEMS = ProblemTable(
             retry_after=2,
             close_code=CloseCode.STORE_UNAVAILABLE,
         ),
+        TooManyStreams: ProblemType(503, "Too many event streams", retry_after=5),
         SessionNotFound: ProblemType(
             404, "Session not found", close_code=CloseCode.SESSION_NOT_FOUND
         ),

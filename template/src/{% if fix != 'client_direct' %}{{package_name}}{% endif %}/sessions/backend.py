@@ -8,9 +8,11 @@ never happen). Every store failure surfaces as StoreUnavailable (`store_error`),
 silent fallback or a bare 500.
 """
 
+import asyncio
 import logging
+import re
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from enum import Enum
 from typing import Any, Protocol, TypeVar, cast
 from urllib.parse import urlsplit
@@ -18,13 +20,21 @@ from urllib.parse import urlsplit
 import redis.asyncio as redis
 from redis import exceptions as redis_errors
 from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.typing import KeyT, StreamIdT
 
 from ..errors import ClientError
 
 log = logging.getLogger(__name__)
 # (entry id, fields) pairs, as XREAD returns them.
 StreamEntries = list[tuple[str, dict[str, str]]]
+# (stream key, its new entries) pairs, for a read of many streams at once.
+StreamsEntries = list[tuple[str, StreamEntries]]
+# Redis connections an instance opens for commands; its one stream reader holds one more.
+MAX_CONNECTIONS = 9
+# How long a command waits for a free connection before it is a 503 (seconds): a burst of
+# requests queues for the connections rather than failing.
+CONNECTION_WAIT = 10
 
 
 class StoreUnavailable(ClientError):
@@ -102,30 +112,58 @@ class StoreBackend(Protocol):
         self, script: str, keys: list[str], args: list[str], *, effect: Effect = Effect.WRITE
     ) -> Any: ...
 
-    async def read_stream(self, key: str, after: str, block_ms: int) -> StreamEntries: ...
+    async def read_stream(self, key: str, after: str, block_ms: int | None) -> StreamEntries: ...
+
+    def stream_reader(self) -> "StreamReader": ...
 
     async def ping(self) -> None: ...
 
     async def close(self) -> None: ...
 
 
-class RedisBackend:
-    """Redis protocol over TCP (Redis, Valkey, Upstash, Render Key Value...)."""
+class StreamReader(Protocol):
+    """Reads many streams in one blocking call, on a connection of its own."""
 
-    def __init__(self, url: str) -> None:
+    async def read(self, positions: Mapping[str, str], block_ms: int) -> StreamsEntries: ...
+
+    async def wake(self) -> bool:
+        """End a read that is blocked now, so the next one names new streams; False when no
+        read was blocked."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class RedisBackend:
+    """Redis protocol over TCP (Redis, Valkey, Upstash, Render Key Value...).
+
+    At most `max_connections` connections for commands, plus one for the stream reader: a
+    request waits briefly for a free connection rather than opening more.
+    """
+
+    def __init__(
+        self, url: str, *, client_name: str | None = None, max_connections: int = MAX_CONNECTIONS
+    ) -> None:
         self.address = host_of(url)
+        self._url = url
+        # Named, so `CLIENT LIST` shows which instance holds which connections.
+        self._client_name = client_name and re.sub(r"[^!-~]", "-", client_name)
         # Short timeouts: a store that does not answer is reported (503), not waited for. A
         # pooled connection idle for a while is pinged before use, so one that died with a
         # restarted store is replaced before a command is sent on it. The client itself never
         # resends a command: only `_attempt` does, for commands that are safe to run twice.
-        self._redis = redis.from_url(
+        pool = redis.BlockingConnectionPool.from_url(
             url,
+            max_connections=max_connections,
+            timeout=CONNECTION_WAIT,
             decode_responses=True,
             socket_connect_timeout=2,
             socket_timeout=5,
             health_check_interval=5,
+            client_name=self._client_name,
             retry=Retry(ExponentialBackoff(), 0),
         )
+        self._redis = redis.Redis.from_pool(pool)
         # A lost connection (a store restart, a failover) is retried on a new one, briefly.
         self._retry = Retry(ExponentialBackoff(cap=0.25, base=0.02), 3)
 
@@ -147,15 +185,68 @@ class RedisBackend:
             lambda: self._redis.eval(script, len(keys), *keys, *args), effect
         )
 
-    async def read_stream(self, key: str, after: str, block_ms: int) -> StreamEntries:
+    async def read_stream(self, key: str, after: str, block_ms: int | None) -> StreamEntries:
         reply = await self._attempt(
             lambda: self._redis.xread({key: after}, count=100, block=block_ms), Effect.READ
         )
         streams = cast("list[tuple[str, StreamEntries]]", reply)
         return [entry for _, entries in streams for entry in entries]
 
+    def stream_reader(self) -> "RedisStreamReader":
+        return RedisStreamReader(self._url, self._client_name, commands=self._redis)
+
     async def ping(self) -> None:
         await self._attempt(self._redis.ping, Effect.READ)
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+class RedisStreamReader:
+    """XREAD BLOCK on many streams over one connection; `wake()` ends the wait early with
+    CLIENT UNBLOCK, sent over a command connection, so the reader names new streams at once."""
+
+    def __init__(self, url: str, client_name: str | None, *, commands: redis.Redis) -> None:
+        self._commands = commands
+        # One connection, with a socket timeout longer than any wait it blocks for. No silent
+        # reconnection: a new connection has a new id, which the next read asks for.
+        pool = redis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=1,
+            decode_responses=True,
+            socket_connect_timeout=2,
+            socket_timeout=None,
+            client_name=client_name,
+            retry=Retry(NoBackoff(), retries=0),
+        )
+        self._redis = redis.Redis.from_pool(pool)
+        self._client_id: int | None = None
+        self._blocked = False
+
+    async def read(self, positions: Mapping[str, str], block_ms: int) -> StreamsEntries:
+        try:
+            async with asyncio.timeout(block_ms / 1000 + 5):
+                if self._client_id is None:
+                    self._client_id = await self._redis.client_id()
+                self._blocked = block_ms > 0
+                block = block_ms if block_ms > 0 else None  # BLOCK 0 would wait forever
+                streams: dict[KeyT, StreamIdT] = {key: at for key, at in positions.items()}
+                reply = await self._redis.xread(streams, count=100, block=block)
+        except (redis_errors.RedisError, OSError, TimeoutError) as exc:
+            # A new connection gets a new id: ask again before the next read.
+            self._client_id = None
+            raise StoreUnavailable(str(exc) or "the store did not answer") from exc
+        finally:
+            self._blocked = False
+        return cast("StreamsEntries", reply or [])
+
+    async def wake(self) -> bool:
+        if not self._blocked or self._client_id is None:
+            return False
+        try:
+            return bool(await self._commands.client_unblock(self._client_id))
+        except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError):
+            return False  # the read ends by its own timeout
 
     async def close(self) -> None:
         await self._redis.aclose()

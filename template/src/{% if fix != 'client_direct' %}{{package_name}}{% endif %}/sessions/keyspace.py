@@ -2,12 +2,14 @@
 (keys.py), how long a session lives, and each session's stream of events."""
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import orjson
 
 from ..errors import ClientError
 from .backend import Effect, StoreBackend, StreamEntries
 from .keys import KeyLayout
+from .models import Session
 
 # ARGV: stream length, ttl ms, event
 _APPEND = """
@@ -26,6 +28,15 @@ redis.call('PEXPIRE', KEYS[2], 60000)
 return 1
 """
 
+# The session as stored, and the events it holds: its oldest and newest entry ids.
+# -> {doc, deleted, oldest id, newest id}, any of them false when absent
+_SNAPSHOT = """
+local h = redis.call('HMGET', KEYS[1], 'doc', 'deleted')
+local oldest = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)[1]
+local newest = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
+return {h[1], h[2], oldest and oldest[1], newest and newest[1]}
+"""
+
 STREAM_LENGTH = 1000
 
 
@@ -40,14 +51,44 @@ class WriteConflict(Exception):
     """Another request wrote the session first; reload and try again."""
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """The session as stored, with the id of the newest event it includes ("0-0": none)."""
+
+    session: Session
+    event_id: str
+
+
+def event_order(event_id: str) -> tuple[int, int]:
+    """A stream entry id as a pair that sorts as Redis orders them."""
+    millis, _, sequence = event_id.partition("-")
+    return int(millis), int(sequence or 0)
+
+
 class SessionKeyspace:
     def __init__(self, backend: StoreBackend, *, prefix: str, ttl_seconds: int) -> None:
         self.backend = backend
         self.keys = KeyLayout(prefix)
         self._ttl_ms = str(ttl_seconds * 1000)
 
-    async def read_events(self, session_id: str, after: str, block_ms: int) -> StreamEntries:
-        return await self.backend.read_stream(self.keys.events(session_id), after, block_ms)
+    async def read_events(self, session_id: str, after: str) -> StreamEntries:
+        """The events after `after`, up to a page of them, without waiting for new ones."""
+        return await self.backend.read_stream(self.keys.events(session_id), after, None)
+
+    async def snapshot_if_trimmed(self, session_id: str, after: str) -> Snapshot | None:
+        """The session's snapshot when events after `after` are gone from its stream (trimmed,
+        expired or lost with the store), so the reader is not left with a silent gap; None
+        when the stream still holds every event after `after`."""
+        doc, deleted, oldest, newest = await self.backend.run(
+            _SNAPSHOT, [self.keys.session(session_id), self.keys.events(session_id)], []
+        )
+        if deleted:
+            raise SessionDeleted(session_id)
+        if oldest and event_order(oldest) <= event_order(after):
+            return None
+        if doc is None:
+            return None  # expired: nothing to show; the stream's reader stops at its end
+        return Snapshot(Session.model_validate_json(doc), newest or "0-0")
 
     async def append_event(self, session_id: str, event: Mapping[str, object]) -> None:
         """An event that records no write (a write's events go with it, in one step)."""

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 
 from ..sessions.connect_tokens import ConnectTokens
+from ..sessions.event_hub import EventHub
 from ..sessions.models import SESSION_ID_PATTERN, Session
 from ..sessions.registry import OwnerLost, OwnerRegistry, Placement
 from ..sessions.store import SessionNotFound, SessionStore
@@ -35,10 +36,16 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
+async def get_hub(request: Request) -> EventHub:
+    hub: EventHub = request.app.state.hub
+    return hub
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[SessionStore, Depends(get_store)]
 OwnersDep = Annotated[OwnerRegistry, Depends(get_owners)]
 TokensDep = Annotated[ConnectTokens, Depends(get_tokens)]
+HubDep = Annotated[EventHub, Depends(get_hub)]
 
 
 @dataclass(frozen=True)

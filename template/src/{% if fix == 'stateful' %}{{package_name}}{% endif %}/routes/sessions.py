@@ -19,11 +19,13 @@ from ..errors import ClientError
 from ..realtime.upstream import AudioEmpty, AudioTooLarge, UpstreamUnavailable
 from ..sessions.backend import StoreUnavailable
 from ..sessions.connect_tokens import ConnectTokens
+from ..sessions.event_hub import EventHub
 from ..sessions.models import Session, Turn
 from ..sessions.registry import OwnerLost, OwnerTimeout, Placement
 from ..sessions.store import SessionNotFound
 from ..settings import Settings
 from .deps import (
+    HubDep,
     KnownSession,
     OwnedSession,
     OwnersDep,
@@ -102,7 +104,7 @@ async def read_session(owned: OwnedSession) -> SessionOut:
 
 async def _exchange(
     inbox: SessionInbox,
-    store: StoreDep,
+    hub: EventHub,
     owners: OwnersDep,
     settings: Settings,
     item: dict[str, Any],
@@ -112,25 +114,29 @@ async def _exchange(
     request_id = secrets.token_hex(8)
     after = await inbox.post(orjson.dumps({**item, "request_id": request_id}).decode())
     heard = ""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + settings.reply_timeout_seconds
-    while (remaining := deadline - loop.time()) > 0:
-        entries = await store.read_events(
-            session_id, after, block_ms=int(min(remaining, 1) * 1000) + 1
-        )
-        for entry_id, fields in entries:
-            after = entry_id
-            event = orjson.loads(fields["data"])
-            if event.get("request_id") != request_id:
-                continue
-            if event["type"] == "error":
-                raise _reported(session_id, event["code"])
-            if event["turn"]["role"] == "user":
-                heard = event["turn"]["text"]
-                continue
-            return ExchangeOut(
-                session_id=session_id, heard=heard, reply=event["turn"]["text"], rev=event["rev"]
-            )
+    # The instance's EventHub reads the reply, so a waiting request holds no store connection.
+    listener = hub.listen(session_id, after, counted=False)
+    try:
+        async with asyncio.timeout(settings.reply_timeout_seconds):
+            async for _, fields in listener.entries():
+                event = orjson.loads(fields["data"])
+                if event.get("request_id") != request_id:
+                    continue
+                if event["type"] == "error":
+                    raise _reported(session_id, event["code"])
+                if event["turn"]["role"] == "user":
+                    heard = event["turn"]["text"]
+                    continue
+                return ExchangeOut(
+                    session_id=session_id,
+                    heard=heard,
+                    reply=event["turn"]["text"],
+                    rev=event["rev"],
+                )
+    except TimeoutError:
+        pass
+    finally:
+        listener.close()
     placement = await owners.locate(session_id)
     if placement is None or not placement.url:
         raise OwnerLost(session_id)
@@ -151,9 +157,9 @@ def _reported(session_id: str, code: str) -> ClientError:
 
 @router.post("/{session_id}/messages")
 async def send_message(
-    body: MessageIn, inbox: SessionInbox, store: StoreDep, owners: OwnersDep, settings: SettingsDep
+    body: MessageIn, inbox: SessionInbox, hub: HubDep, owners: OwnersDep, settings: SettingsDep
 ) -> ExchangeOut:
-    return await _exchange(inbox, store, owners, settings, {"kind": "text", "text": body.text})
+    return await _exchange(inbox, hub, owners, settings, {"kind": "text", "text": body.text})
 
 
 @router.post(
@@ -168,7 +174,7 @@ async def send_message(
     },
 )
 async def send_audio(
-    request: Request, inbox: SessionInbox, store: StoreDep, owners: OwnersDep, settings: SettingsDep
+    request: Request, inbox: SessionInbox, hub: HubDep, owners: OwnersDep, settings: SettingsDep
 ) -> ExchangeOut:
     """One chunk of audio (the raw bytes as the body); the owner streams it upstream."""
     limit = settings.audio_max_bytes
@@ -180,7 +186,7 @@ async def send_audio(
     if not chunk:
         raise AudioEmpty
     audio = base64.b64encode(bytes(chunk)).decode()
-    return await _exchange(inbox, store, owners, settings, {"kind": "audio", "audio": audio})
+    return await _exchange(inbox, hub, owners, settings, {"kind": "audio", "audio": audio})
 
 
 @router.post("/{session_id}/resume")
