@@ -172,7 +172,13 @@ def test(pytest_args: list[str]) -> None:
     environment = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     with redis_server() as url:
         step("The test suite")
-        run(UV, "run", "pytest", *pytest_args, env={**environment, "REDIS_URL": url})
+        # Every core: most of the run is generated suites, each in processes of its own.
+        workers = (
+            []
+            if any(arg.startswith(("-n", "--numprocesses")) for arg in pytest_args)
+            else ["-n", "auto"]
+        )
+        run(UV, "run", "pytest", *workers, *pytest_args, env={**environment, "REDIS_URL": url})
 
 
 def main() -> None:
