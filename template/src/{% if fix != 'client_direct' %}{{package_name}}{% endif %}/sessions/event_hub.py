@@ -21,16 +21,18 @@ from .keyspace import SessionKeyspace, Snapshot, event_order
 
 log = logging.getLogger(__name__)
 
-# How long one read waits for new events before it reads again.
-BLOCK_MS = 5_000
+# How long one read waits for new events before it reads again. Short, because it also bounds
+# how late a new listener is served when its wake reached the store before the read did.
+BLOCK_MS = 1_000
 # Streams named by one XREAD; with more, every group but the last is read without waiting
 # and the last one waits briefly, so no group's events wait behind another's.
 KEYS_PER_READ = 1_000
 SHORT_BLOCK_MS = 100
 # After the store fails, the reader tries again this much later.
 RETRY_SECONDS = 1.0
-# How many times a wake is retried while a read is on its way to the store.
-WAKE_ATTEMPTS = 20
+# How many times (5 ms apart) a wake is retried while a read is on its way to the store: a
+# busy event loop can take a while to send it.
+WAKE_ATTEMPTS = 100
 
 
 class TooManyStreams(ClientError):
