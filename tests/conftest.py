@@ -2,6 +2,7 @@
 
 import os
 import re
+import socket
 import subprocess
 import warnings
 from pathlib import Path
@@ -49,6 +50,13 @@ def generate(destination: Path, omit: tuple[str, ...] = (), **answers: Any) -> P
             quiet=True,
         )
     return destination
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 @pytest.fixture(scope="session")

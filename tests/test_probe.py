@@ -4,7 +4,6 @@ caught, each generated project's local cluster passes, and flow files are checke
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,17 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import generate, uv
+from .conftest import free_port, generate, uv
 
 BROKEN_APP = Path(__file__).parent / "probe_apps"
 FLOWS = 20
-
-
-def free_port() -> int:
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        port: int = listener.getsockname()[1]
-        return port
 
 
 def sessionfix_probe(*args: str) -> subprocess.CompletedProcess[str]:

@@ -5,7 +5,6 @@ succeeds. The Redis here is private: it is faulted on purpose."""
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,19 +13,12 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from .conftest import generate, uv
+from .conftest import free_port, generate, uv
 
 pytestmark = pytest.mark.matrix
 
 PACKAGE = "session_app"
 SEED_HEADER = "X-Session-Seed"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -14,7 +14,8 @@ PROBLEMS = ProblemTable(
         StoreUnavailable: ProblemType(
             503,
             "Session store unavailable",
-            "The session store cannot be reached; nothing was changed. Try again shortly.",
+            "The session store could not be reached or refused the request (read-only, full or "
+            "busy); nothing was changed. Try again shortly.",
             retry_after=2,
         ),
         StoreOutcomeUnknown: ProblemType(
