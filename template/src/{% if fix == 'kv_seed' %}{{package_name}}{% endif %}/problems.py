@@ -5,6 +5,7 @@ from .limits import BodyTooLarge
 from .sessions.backend import StoreOutcomeUnknown, StoreUnavailable
 from .sessions.event_hub import TooManyStreams
 from .sessions.keyspace import SessionDeleted
+from .sessions.models import SessionFull
 from .sessions.seed import SeedError, SeedExpired, SeedSessionMismatch, SeedTooLarge
 from .sessions.store import SessionBusy, SessionNotFound
 
@@ -29,6 +30,7 @@ PROBLEMS = ProblemTable(
         SessionNotFound: ProblemType(404, "Session not found"),
         SessionDeleted: ProblemType(410, "Session deleted"),
         SessionBusy: ProblemType(409, "Session busy", retry_after=1),
+        SessionFull: ProblemType(409, "Session full"),
         SeedError: ProblemType(400, "Invalid seed"),
         SeedExpired: ProblemType(400, "Seed expired"),
         SeedSessionMismatch: ProblemType(400, "Seed of another session"),

@@ -9,6 +9,7 @@ from .realtime.upstream import AudioEmpty, AudioTooLarge, MessageInvalid, Upstre
 from .sessions.backend import StoreOutcomeUnknown, StoreUnavailable
 from .sessions.event_hub import TooManyStreams
 from .sessions.keyspace import SessionDeleted
+from .sessions.models import SessionFull
 from .sessions.registry import NoOwnerAvailable, OwnerLost, OwnerTimeout
 from .sessions.store import SessionNotFound
 from .sessions.tokens import TokenError, TokenExpired, TokenForeign
@@ -54,6 +55,7 @@ PROBLEMS = ProblemTable(
             404, "Session not found", close_code=CloseCode.SESSION_NOT_FOUND
         ),
         SessionDeleted: ProblemType(410, "Session deleted", close_code=CloseCode.SESSION_NOT_FOUND),
+        SessionFull: ProblemType(409, "Session full"),
         OwnerLost: ProblemType(410, "Session owner lost", close_code=CloseCode.SESSION_OWNER_LOST),
         NoOwnerAvailable: ProblemType(503, "No realtime instance available", retry_after=5),
         OwnerTimeout: ProblemType(504, "No reply in time"),

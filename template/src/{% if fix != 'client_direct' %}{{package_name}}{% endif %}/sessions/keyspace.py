@@ -9,7 +9,7 @@ import orjson
 from ..errors import ClientError
 from .backend import Effect, StoreBackend, StreamEntries
 from .keys import KeyLayout
-from .models import Session
+from .models import Session, SessionLimits
 
 # ARGV: stream length, ttl ms, event
 _APPEND = """
@@ -66,9 +66,12 @@ def event_order(event_id: str) -> tuple[int, int]:
 
 
 class SessionKeyspace:
-    def __init__(self, backend: StoreBackend, *, prefix: str, ttl_seconds: int) -> None:
+    def __init__(
+        self, backend: StoreBackend, *, prefix: str, ttl_seconds: int, limits: SessionLimits
+    ) -> None:
         self.backend = backend
         self.keys = KeyLayout(prefix)
+        self.limits = limits
         self._ttl_ms = str(ttl_seconds * 1000)
 
     async def read_events(self, session_id: str, after: str) -> StreamEntries:

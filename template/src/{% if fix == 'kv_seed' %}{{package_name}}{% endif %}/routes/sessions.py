@@ -77,6 +77,7 @@ async def send_message(
 ) -> MessageOut:
     for attempt in range(MAX_WRITE_ATTEMPTS):
         current = stored.session
+        store.limits.check_room(current)
         reply = assistant.reply(current.turns, body.text)
         updated = current.with_exchange(body.text, reply)
         seed = codec.encode(updated) or ""

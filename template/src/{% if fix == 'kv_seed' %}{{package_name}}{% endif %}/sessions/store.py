@@ -118,14 +118,17 @@ class SessionStore(SessionKeyspace):
     async def write(
         self, session: Session, seed: str, *, expected_rev: int, events: list[dict[str, object]]
     ) -> None:
-        """Store `session` if the stored revision is still `expected_rev`, else WriteConflict."""
+        """Store `session` if the stored revision is still `expected_rev`, else WriteConflict;
+        SessionFull, before the store is asked, if it outgrew MAX_SESSION_BYTES."""
+        doc = session.model_dump_json()
+        self.limits.check_size(session.session_id, doc.encode())
         status = await self.backend.run(
             _WRITE,
             [self.keys.session(session.session_id), self.keys.events(session.session_id)],
             [
                 str(expected_rev),
                 str(session.rev),
-                session.model_dump_json(),
+                doc,
                 seed,
                 self._ttl_ms,
                 str(STREAM_LENGTH),

@@ -17,7 +17,7 @@ from ..errors import ClientError
 from ..problems import PROBLEMS, CloseCode
 from ..sessions.backend import StoreUnavailable
 from ..sessions.keyspace import WriteConflict
-from ..sessions.models import Session
+from ..sessions.models import Session, SessionFull
 from ..sessions.registry import OwnerLost, OwnerRegistry
 from ..sessions.store import NotOwner, SessionNotFound, SessionStore
 from .upstream import Input, Upstream, UpstreamUnavailable
@@ -105,6 +105,7 @@ class LiveRegistry:
             if self._live.get(session_id) is not live:
                 # Dropped while this input waited its turn: start again from the store.
                 return await self.handle(session_id, item)
+            self.store.limits.check_room(live.session)
             try:
                 if live.upstream is None:
                     await self._resync(live)
@@ -138,7 +139,7 @@ class LiveRegistry:
                 # instance wrote it: the browser reconnects to whoever owns it now.
                 await self._moved(session_id, refused=isinstance(conflict, NotOwner))
                 raise OwnerLost(session_id) from None
-            except StoreUnavailable:
+            except (StoreUnavailable, SessionFull):
                 # The upstream heard an exchange the store may not have: forget this connection
                 # and reopen it from the stored transcript before the next input.
                 await live.upstream.close_quietly()

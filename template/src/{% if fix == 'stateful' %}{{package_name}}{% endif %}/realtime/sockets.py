@@ -13,7 +13,7 @@ from ..errors import ClientError
 from ..problems import PROBLEMS
 from ..sessions.backend import StoreUnavailable
 from ..sessions.keyspace import SessionDeleted
-from ..sessions.models import SESSION_ID_PATTERN
+from ..sessions.models import SESSION_ID_PATTERN, SessionFull
 from ..sessions.store import SessionNotFound
 from ..settings import Settings
 from .live import LiveRegistry
@@ -93,6 +93,9 @@ async def _serve(websocket: WebSocket, session_id: str, live: LiveRegistry, max_
         except StoreUnavailable:
             # Not recorded, so not acknowledged: the browser may send it again.
             await _send_error(websocket, StoreUnavailable)
+        except SessionFull:
+            # The session stays readable, and the socket open: its transcript is all there.
+            await _send_error(websocket, SessionFull)
         except ClientError as error:
             # Owner lost (usually closed already, with the new owner's address, 4307, when
             # there is one), session gone, or upstream unavailable.

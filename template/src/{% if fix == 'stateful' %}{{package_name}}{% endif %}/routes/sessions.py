@@ -20,7 +20,7 @@ from ..realtime.upstream import AudioEmpty, AudioTooLarge, UpstreamUnavailable
 from ..sessions.backend import StoreUnavailable
 from ..sessions.connect_tokens import ConnectTokens
 from ..sessions.event_hub import EventHub
-from ..sessions.models import Session, Turn
+from ..sessions.models import Session, SessionFull, Turn
 from ..sessions.registry import OwnerLost, OwnerTimeout, Placement
 from ..sessions.store import SessionNotFound
 from ..settings import Settings
@@ -149,6 +149,8 @@ def _reported(session_id: str, code: str) -> ClientError:
         return OwnerLost(session_id)
     if code == SessionNotFound.code:
         return SessionNotFound(session_id)
+    if code == SessionFull.code:
+        return SessionFull(f"Session {session_id} is full; start a new session.")
     if code == StoreUnavailable.code:
         return StoreUnavailable("the session's owner could not reach the store")
     # Whatever else failed (the upstream, the input, the owner), the input was not handled.

@@ -89,14 +89,17 @@ class SessionStore(SessionKeyspace):
     async def write(
         self, session: Session, *, expected_rev: int, events: list[dict[str, object]]
     ) -> None:
-        """Store `session` if the stored revision is still `expected_rev`, else WriteConflict."""
+        """Store `session` if the stored revision is still `expected_rev`, else WriteConflict;
+        SessionFull, before the store is asked, if it outgrew MAX_SESSION_BYTES."""
+        doc = session.model_dump_json()
+        self.limits.check_size(session.session_id, doc.encode())
         status = await self.backend.run(
             _WRITE,
             [self.keys.session(session.session_id), self.keys.events(session.session_id)],
             [
                 str(expected_rev),
                 str(session.rev),
-                session.model_dump_json(),
+                doc,
                 self._ttl_ms,
                 str(STREAM_LENGTH),
                 *(orjson.dumps(event).decode() for event in events),
@@ -118,6 +121,8 @@ class SessionStore(SessionKeyspace):
     ) -> None:
         """write(), only while the session's ownership record names `owner` and its lease is
         live; else NotOwner."""
+        doc = session.model_dump_json()
+        self.limits.check_size(session.session_id, doc.encode())
         status = await self.backend.run(
             _WRITE_AS_OWNER,
             [
@@ -130,7 +135,7 @@ class SessionStore(SessionKeyspace):
                 owner,
                 str(expected_rev),
                 str(session.rev),
-                session.model_dump_json(),
+                doc,
                 self._ttl_ms,
                 str(STREAM_LENGTH),
                 *(orjson.dumps(event).decode() for event in events),
