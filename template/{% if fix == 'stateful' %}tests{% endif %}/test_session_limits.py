@@ -59,6 +59,7 @@ def test_the_socket_of_a_full_session_says_so_and_stays_open(limited: Deployment
     a, _ = limited.api.clients
     created = create(a)
     with open_socket(created["connect"]) as socket:
+        assert receive(socket)["type"] == "ready"
         for number in range(1, 4):
             assert say(socket, f"m{number}")[0] == f"m{number}"
         socket.send('{"text": "one more"}')
@@ -69,9 +70,7 @@ def test_the_socket_of_a_full_session_says_so_and_stays_open(limited: Deployment
     assert len(texts(a, created["session_id"])) == MAX_TURNS
 
 
-def test_a_session_never_grows_past_its_size_limit(
-    limited: Deployment, store: redis.Redis
-) -> None:
+def test_a_session_never_grows_past_its_size_limit(limited: Deployment, store: redis.Redis) -> None:
     a, b = limited.api.clients
     session_id = create(a)["session_id"]
     big = "x" * 4_000  # the reply quotes it: each exchange adds about 8 KB
@@ -86,5 +85,5 @@ def test_a_session_never_grows_past_its_size_limit(
 
     assert len(texts(b, session_id)) == 4
     stored = store.hget(f"{limited.api.prefix}:session:{session_id}", "doc")
-    assert stored is not None
+    assert isinstance(stored, str)
     assert len(stored.encode()) <= MAX_BYTES
