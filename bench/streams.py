@@ -2,7 +2,8 @@
 against without, and the Redis connections the instance holds.
 
 One real uvicorn process of the generated app (KV + seed or stateful API: any fix whose events
-route is `routes/events.py`), on Redis at REDIS_URL. The instance names its Redis connections
+route is `routes/events.py`), on Redis at REDIS_URL; for the stateful fix, also the development
+upstream and one realtime owner, which create needs. The instance names its Redis connections
 (CLIENT SETNAME), so `CLIENT LIST` counts exactly its own. Measured:
 
 * GET /api/sessions/{id} p50/p90, sequential requests on a warm keep-alive connection, before
@@ -18,6 +19,7 @@ Only 127.0.0.1 is contacted; every loop is bounded.
 import argparse
 import asyncio
 import importlib
+import importlib.util
 import os
 import statistics
 import tempfile
@@ -112,12 +114,25 @@ def main() -> None:
         "MAX_STREAMS_PER_INSTANCE": str(args.streams),
     }
     with tempfile.TemporaryDirectory() as workdir:
+        helpers = []
+        if importlib.util.find_spec(f"{args.package}.realtime"):
+            upstream_port, owner_port = cluster.free_port(), cluster.free_port()
+            upstream = cluster.start_instance(
+                "bench-upstream", upstream_port, env, cwd=workdir, app="dev_upstream:app"
+            )
+            env["UPSTREAM_URL"] = f"ws://127.0.0.1:{upstream_port}/v1/realtime"
+            owner_env = {**env, "REALTIME_PUBLIC_URL": f"ws://127.0.0.1:{owner_port}"}
+            owner = cluster.start_instance(
+                "bench-owner", owner_port, owner_env, cwd=workdir, app="realtime"
+            )
+            helpers = [upstream, owner]
         instance = cluster.start_instance(name, cluster.free_port(), env, cwd=workdir)
         try:
-            cluster.wait_healthy([instance])
+            cluster.wait_healthy([*helpers, instance])
             asyncio.run(measure(instance.url, name, store, args))
         finally:
-            instance.stop()
+            for started in (instance, *helpers):
+                started.stop()
             for key in store.scan_iter(f"{prefix}:*"):
                 store.delete(key)
 
