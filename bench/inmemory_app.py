@@ -50,8 +50,9 @@ class InMemoryStore:
     the `Stored` objects themselves, with no serialisation, as a naive dict-based app would.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, limits: Any) -> None:
         self.backend = NullBackend()
+        self.limits = limits  # the generated app's session limits, checked as the routes do
         self._sessions: dict[str, Any] = {}  # session id -> Stored
         self._deleted: set[str] = set()
         self._events: defaultdict[str, StreamEntries] = defaultdict(list)
@@ -110,4 +111,4 @@ def _after(entry_id: str, after: str) -> bool:
 
 
 app = _app_module.create_app()
-app.state.store = InMemoryStore()
+app.state.store = InMemoryStore(app.state.store.limits)

@@ -3,7 +3,11 @@
 * kv: the generated app, 3 instances (`uvicorn <package>.main:app`) on one Redis, each request
   sent to the next instance in turn, as a round-robin load balancer would.
 * in-memory: the same app with a process-local dict instead of the store (inmemory_app.py),
-  served by ONE instance, the only way that baseline works at all.
+  served by ONE instance by default, the only way that baseline works without seeds
+  (`--memory-instances 3` spreads it over as many processes as kv, so only the store differs).
+* naive Redis: the same app on the store users write first (naive_app.py, as in seed 002): GET
+  the session's JSON, SET it back; no compare-and-set, no events, no seed. As many instances as
+  kv, on the same Redis.
 
 Both are started with the same command and options, and both get the same session: 20 turns,
 about 8 KB (transcript.py), put in place the way a cold instance receives it, by a GET carrying
@@ -54,8 +58,9 @@ import transcript
 HOST = "127.0.0.1"  # the bench never sends a request anywhere else
 BENCH_DIR = Path(__file__).resolve().parent
 SEED_HEADER = "X-Session-Seed"
-GET_TARGET = 1.15  # kv GET p50 / in-memory GET p50
-POST_TARGET = 1.30  # kv POST p50 / in-memory POST p50
+GET_TARGET = 1.20  # kv GET p50 / in-memory GET p50 (with --memory-instances 3)
+POST_TARGET = 1.30  # kv POST p50 / in-memory POST p50 (with --memory-instances 3)
+NAIVE_TARGET = 1.0  # kv p50 / naive Redis p50, GET and POST
 # Identical for both setups; uvicorn[standard] then picks uvloop and httptools by default.
 UVICORN_OPTIONS = ("--no-access-log", "--log-level", "warning")
 MESSAGE = "Thanks, that helps. Could you say the same again, more briefly, with one example?"
@@ -100,6 +105,11 @@ def start(cluster: Any, name: str, app: str, port: int, env: Mapping[str, str], 
     return cluster.Instance(name=name, url=f"http://{HOST}:{port}", process=process)
 
 
+def seed_header(setup: Setup) -> dict[str, str]:
+    """The last seed the setup handed out, as the demo page sends it; none from the naive one."""
+    return {SEED_HEADER: setup.seed} if setup.seed else {}
+
+
 def expect(response: httpx.Response, status: int, what: str) -> dict[str, Any]:
     if response.status_code != status:
         raise BenchError(f"{what}: HTTP {response.status_code}: {response.text[:300]}")
@@ -128,12 +138,12 @@ class Bench:
         body = expect(response, 200, f"{setup.name} reset")
         if body["rev"] != rev or len(body["turns"]) != len(setup.session.turns):
             raise BenchError(f"{setup.name}: the reset to rev {rev} did not take")
-        setup.rev, setup.seed = rev, body["seed"]
+        setup.rev, setup.seed = rev, body["seed"] or ""
 
     def get(self, setup: Setup, count: int, record: bool = True) -> None:
         # The last POST left 22 turns; read the 20-turn session like every other batch.
         self.reset(setup, setup.next_url())
-        headers = {SEED_HEADER: setup.seed}
+        headers = seed_header(setup)
         timings: list[float] = []
         if record:
             setup.batches["GET"].append(timings)
@@ -164,13 +174,13 @@ class Bench:
             response = self.client.post(
                 url + setup.path + "/messages",
                 json={"text": MESSAGE},
-                headers={SEED_HEADER: setup.seed},
+                headers=seed_header(setup),
             )
             elapsed = time.perf_counter_ns() - started
             body = expect(response, 200, f"{setup.name} POST")
             if body["rev"] != setup.rev + 1:
                 raise BenchError(f"{setup.name}: POST answered rev {body['rev']}")
-            setup.rev, setup.seed = body["rev"], body["seed"]
+            setup.rev, setup.seed = body["rev"], body["seed"] or ""
             if record:
                 timings.append(elapsed / 1e6)
                 setup.served_by.add(response.headers.get("x-instance", "?"))
@@ -191,10 +201,11 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
 
 
-def report(kv: Setup, memory: Setup) -> None:
+def report(kv: Setup, others: list[tuple[Setup, float, float]]) -> None:
+    """Each setup's latencies, then kv's p50 against each other setup's, with its targets."""
     print("| setup | request | n | p50 ms | p90 ms | p99 ms | mean ms |")
     print("|---|---|---:|---:|---:|---:|---:|")
-    for setup in (kv, memory):
+    for setup in (kv, *(other for other, _, _ in others)):
         for request in ("GET", "POST"):
             values = setup.all_ms(request)
             mean = statistics.fmean(values) if values else float("nan")
@@ -204,30 +215,31 @@ def report(kv: Setup, memory: Setup) -> None:
                 f"| {mean:.3f} |"
             )
     print()
-    print(
-        "| request | kv / in-memory p50 | target | kv / in-memory p90 "
-        "| per-round p50 ratio: median (min-max) |"
-    )
-    print("|---|---:|---|---:|---|")
-    for request, target in (("GET", GET_TARGET), ("POST", POST_TARGET)):
-        ours, theirs = kv.all_ms(request), memory.all_ms(request)
-        ratio = percentile(ours, 0.5) / percentile(theirs, 0.5)
-        verdict = "PASS" if ratio <= target else "MISS"
-        p90 = percentile(ours, 0.9) / percentile(theirs, 0.9)
-        # Each round's two batches ran within seconds of each other: a check on drift.
-        rounds = [
-            percentile(a, 0.5) / percentile(b, 0.5)
-            for a, b in zip(kv.batches[request], memory.batches[request], strict=False)
-            if a and b
-        ]
-        spread = (
-            f"{statistics.median(rounds):.3f} ({min(rounds):.3f}-{max(rounds):.3f})"
-            if rounds
-            else "n/a"
-        )
-        print(f"| {request} | {ratio:.3f} | ≤ {target:.2f} {verdict} | {p90:.3f} | {spread} |")
+    print("| kv against | request | p50 ratio | target | p90 ratio | per-round p50 ratio |")
+    print("|---|---|---:|---|---:|---|")
+    for other, get_target, post_target in others:
+        for request, target in (("GET", get_target), ("POST", post_target)):
+            ours, theirs = kv.all_ms(request), other.all_ms(request)
+            ratio = percentile(ours, 0.5) / percentile(theirs, 0.5)
+            verdict = "PASS" if ratio <= target else "MISS"
+            p90 = percentile(ours, 0.9) / percentile(theirs, 0.9)
+            # Each round's batches ran within seconds of each other: a check on drift.
+            rounds = [
+                percentile(a, 0.5) / percentile(b, 0.5)
+                for a, b in zip(kv.batches[request], other.batches[request], strict=False)
+                if a and b
+            ]
+            spread = (
+                f"{statistics.median(rounds):.3f} ({min(rounds):.3f}-{max(rounds):.3f})"
+                if rounds
+                else "n/a"
+            )
+            print(
+                f"| {other.name} | {request} | {ratio:.3f} | ≤ {target:.2f} {verdict} | {p90:.3f} "
+                f"| {spread} |"
+            )
     print()
-    for setup in (kv, memory):
+    for setup in (kv, *(other for other, _, _ in others)):
         print(f"{setup.name} answered by: {', '.join(sorted(setup.served_by))}")
 
 
@@ -282,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     models = importlib.import_module(f"{args.package}.sessions.models")
     seed_module = importlib.import_module(f"{args.package}.sessions.seed")
     settings_module = importlib.import_module(f"{args.package}.settings")
+    config = importlib.import_module(f"{args.package}.config")
 
     key = subprocess.run(  # noqa: S603 - our interpreter, our package's keygen
         [sys.executable, "-m", args.package, "keygen"], capture_output=True, text=True, check=True
@@ -290,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     # The client's codec shares the instances' key, so it can hand each setup its session
     # exactly as a seed from another instance would arrive.
     codec = seed_module.SeedCodec(
-        [settings_module.decode_key(key)],
+        [config.decode_key(key)],
         encrypt=defaults["seed_encryption"].default,
         ttl_seconds=defaults["session_ttl_seconds"].default,
         max_bytes=defaults["seed_max_bytes"].default,
@@ -301,24 +314,26 @@ def main(argv: list[str] | None = None) -> int:
     kv_env = {**common, "REDIS_URL": args.redis_url}
     # A closed port: the in-memory app must never reach a store.
     memory_env = {**common, "REDIS_URL": f"redis://{HOST}:9/0", "BENCH_PACKAGE": args.package}
-    kv_app, memory_app = f"{args.package}.main:app", "inmemory_app:app"
+    naive_env = {**kv_env, "BENCH_PACKAGE": args.package}
+    kv_app, memory_app, naive_app = f"{args.package}.main:app", "inmemory_app:app", "naive_app:app"
 
     print(f"Machine: {machine_notes(args.redis_url)}")
     with ExitStack() as stack:
         # An empty working directory, so no stray .env changes either setup's settings.
         cwd = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sessionfix-bench-")))
         stack.callback(delete_keys, args.redis_url, prefix)
-        instances: dict[str, list[Any]] = {"kv": [], "in-memory": []}
+        instances: dict[str, list[Any]] = {"kv": [], "in-memory": [], "naive": []}
         for kind, app, env, count in (
             ("kv", kv_app, kv_env, args.instances),
             ("in-memory", memory_app, memory_env, args.memory_instances),
+            ("naive", naive_app, naive_env, args.instances),
         ):
             for number in range(1, count + 1):
                 port = cluster.free_port()
                 instance = start(cluster, f"{kind}-{number}", app, port, env, cwd)
                 stack.callback(instance.stop)
                 instances[kind].append(instance)
-        cluster.wait_healthy([*instances["kv"], *instances["in-memory"]])
+        cluster.wait_healthy([instance for started in instances.values() for instance in started])
         client = stack.enter_context(httpx.Client(timeout=5.0))
 
         def new_setup(name: str, instances: list[Any]) -> Setup:
@@ -331,9 +346,11 @@ def main(argv: list[str] | None = None) -> int:
 
         kv = new_setup(f"kv ({plural(args.instances)})", instances["kv"])
         memory = new_setup(f"in-memory ({plural(args.memory_instances)})", instances["in-memory"])
+        naive = new_setup(f"naive Redis ({plural(args.instances)})", instances["naive"])
+        setups = [kv, memory, naive]
         bench = Bench(client, codec, deadline=time.monotonic() + args.max_seconds)
         seed_bytes = len(bench.seed_for(kv, kv.rev + 1))
-        for setup in (kv, memory):
+        for setup in setups:
             bench.reset(setup, setup.urls[0])
             bench.get(setup, args.warmup, record=False)
             bench.post(setup, args.warmup, record=False)
@@ -343,15 +360,16 @@ def main(argv: list[str] | None = None) -> int:
             f"after {args.warmup} warm-up requests of each\n"
         )
         for round_number in range(args.rounds):
-            # Alternate which setup goes first, so neither always follows the other's batch.
-            order = (kv, memory) if round_number % 2 == 0 else (memory, kv)
+            # Rotate which setup goes first, so none always follows another's batch.
+            shift = round_number % len(setups)
+            order = setups[shift:] + setups[:shift]
             for setup in order:
                 batch(partial(bench.get, setup, args.per_round))
             for setup in reversed(order):
                 batch(partial(bench.post, setup, args.per_round))
         if bench.truncated:
             print(f"warning: stopped at --max-seconds {args.max_seconds:.0f}; fewer requests\n")
-    report(kv, memory)
+    report(kv, [(memory, GET_TARGET, POST_TARGET), (naive, NAIVE_TARGET, NAIVE_TARGET)])
     print(f"\nLoad average after: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
     return 0
 
