@@ -4,6 +4,7 @@ from .errors import ProblemTable, ProblemType
 from .limits import BodyTooLarge
 from .sessions.backend import StoreOutcomeUnknown, StoreUnavailable
 from .sessions.event_hub import TooManyStreams
+from .sessions.idempotency import IdempotencyKeyInvalid, IdempotencyKeyReused
 from .sessions.keyspace import SessionDeleted
 from .sessions.seed import SeedError, SeedExpired, SeedSessionMismatch, SeedTooLarge
 from .sessions.store import SessionBusy, SessionNotFound
@@ -22,13 +23,16 @@ PROBLEMS = ProblemTable(
             503,
             "Session store unavailable",
             "The session store stopped answering after the change was sent, so it may or may not "
-            "have been applied. Read the session again before you retry.",
+            "have been applied. Read the session again before you retry, or retry with the same "
+            "Idempotency-Key: a request that carries one is applied at most once.",
             retry_after=2,
         ),
         TooManyStreams: ProblemType(503, "Too many event streams", retry_after=5),
         SessionNotFound: ProblemType(404, "Session not found"),
         SessionDeleted: ProblemType(410, "Session deleted"),
         SessionBusy: ProblemType(409, "Session busy", retry_after=1),
+        IdempotencyKeyInvalid: ProblemType(400, "Invalid Idempotency-Key"),
+        IdempotencyKeyReused: ProblemType(422, "Idempotency-Key reused"),
         SeedError: ProblemType(400, "Invalid seed"),
         SeedExpired: ProblemType(400, "Seed expired"),
         SeedSessionMismatch: ProblemType(400, "Seed of another session"),
