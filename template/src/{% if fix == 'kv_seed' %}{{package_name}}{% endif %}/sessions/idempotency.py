@@ -8,6 +8,7 @@ as the write it answers, so two instances handling one key at once cannot both w
 
 import hashlib
 import re
+import secrets
 
 import orjson
 from pydantic import BaseModel
@@ -53,8 +54,12 @@ class KeptAnswer:
 
     def __init__(self, key: str, request: BaseModel, answer: BaseModel) -> None:
         self.key = key
+        request_hash, answer_json = _fingerprint(request), answer.model_dump(mode="json")
+        # Unique per attempt: a duplicate can compute the very same answer, and only this tells
+        # our own write (its reply lost and the script run again) from the duplicate's.
+        writer = secrets.token_hex(8)
         self.record = orjson.dumps(
-            {"request": _fingerprint(request), "answer": answer.model_dump(mode="json")}
+            {"request": request_hash, "answer": answer_json, "writer": writer}
         ).decode()
 
 
