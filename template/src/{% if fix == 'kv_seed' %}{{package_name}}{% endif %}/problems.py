@@ -23,8 +23,8 @@ PROBLEMS = ProblemTable(
             503,
             "Session store unavailable",
             "The session store stopped answering after the change was sent, so it may or may not "
-            "have been applied. Read the session again before you retry, or retry with the same "
-            "Idempotency-Key: a request that carries one is applied at most once.",
+            "have been applied. Read the session again before you retry; a message sent with an "
+            "Idempotency-Key can be sent again with the same key, as it is stored at most once.",
             retry_after=2,
         ),
         TooManyStreams: ProblemType(503, "Too many event streams", retry_after=5),
