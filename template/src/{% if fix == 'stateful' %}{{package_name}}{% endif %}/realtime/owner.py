@@ -119,10 +119,15 @@ class Owner:
             except StoreUnavailable:
                 continue
             wait = beat
-            if registered:
-                log.warning("owner %s: lease lapsed; registered again", self.id)
-            else:
-                log.info("owner %s: the store is back; registered", self.id)
+            # A warning either way, so it shows where the unreachable store was logged.
+            happened = "lease lapsed" if registered else "store is back"
+            log.warning(
+                "owner %s: %s; registered again, keeping %d of its %d live sessions",
+                self.id,
+                happened,
+                len(kept),
+                len(live),
+            )
             registered = True
             for session_id in live:
                 if session_id not in kept:
