@@ -353,6 +353,7 @@ def test_a_realtime_instance_started_while_the_store_is_down_waits_and_registers
     address = str(late.base_url).replace("http://", "ws://").rstrip("/")
     assert created.json()["connect"]["url"].startswith(address)
     assert late.get("/healthz").status_code == 200
+    assert "store is back; registered again" in stateful.log("realtime-late")
 
 
 def test_a_read_only_or_full_store_gives_503_problems_on_every_stateful_route(
