@@ -74,6 +74,11 @@ class Owner:
             return PROBLEMS.closing(type(error))
         placement = await self.owners.locate(session_id)
         if placement is None:
+            # DELETE forgets the owner after the tombstone, which tells a deleted session apart.
+            try:
+                await self.live.store.load(session_id)
+            except SessionDeleted:
+                return PROBLEMS.closing(SessionDeleted)
             return PROBLEMS.closing(SessionNotFound)
         if placement.owner == self.id:
             return None
@@ -123,10 +128,8 @@ class Owner:
                 await self.live.drop(session_id, PROBLEMS.closing(SessionDeleted))
             else:
                 await self.live.handle(session_id, item)
-        except SessionDeleted:
-            failure = SessionNotFound
         except ClientError as error:
-            # Not found, owner lost, upstream unavailable; a store outage is reported below if
+            # Deleted, not found, owner lost, upstream unavailable; a store outage is reported if
             # the store is back by then.
             failure = type(error)
         except ValidationError:
@@ -138,7 +141,7 @@ class Owner:
             failure = OwnerFailed
         try:
             if failure:
-                await self.live.report(session_id, item.request_id, failure)
+                await self.live.report(session_id, item, failure)
             await self.owners.done(self.id, entry_id)
         except StoreUnavailable:
             log.warning("owner %s: store unavailable; input %s not acknowledged", self.id, entry_id)
@@ -209,8 +212,7 @@ class Owner:
             except OwnerLost:
                 # Nobody took the session: its poster hears so now rather than timing out.
                 with contextlib.suppress(ValidationError):
-                    request_id = Input.model_validate_json(data).request_id
-                    await self.live.report(session_id, request_id, OwnerLost)
+                    await self.live.report(session_id, Input.model_validate_json(data), OwnerLost)
             except (SessionNotFound, SessionDeleted):
                 pass
             await self.owners.done(self.id, entry_id)
