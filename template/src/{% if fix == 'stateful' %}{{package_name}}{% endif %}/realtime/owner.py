@@ -125,7 +125,10 @@ class Owner:
         try:
             item = Input.model_validate_json(fields.get("data", ""))
             if item.kind == "close":
-                await self.live.drop(session_id, PROBLEMS.closing(SessionDeleted))
+                # After the exchange in progress: it is recorded before the tombstone or refused
+                # by it (410), never failed by its upstream closing under it (502).
+                async with self.live.quiet(session_id):
+                    await self.live.drop(session_id, PROBLEMS.closing(SessionDeleted))
             else:
                 await self.live.handle(session_id, item)
         except ClientError as error:
