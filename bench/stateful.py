@@ -42,6 +42,7 @@ import httpx
 import redis
 import redis.asyncio as aioredis
 from websockets.asyncio.client import connect
+from websockets.typing import Subprotocol
 
 HOST = "127.0.0.1"  # the bench never contacts anything else
 BENCH_DIR = Path(__file__).resolve().parent
@@ -98,9 +99,11 @@ def p(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def ws_round_trips(url: str, count: int, *, ours: bool) -> list[float]:
+async def ws_round_trips(
+    url: str, count: int, *, ours: bool, protocols: list[Subprotocol] | None = None
+) -> list[float]:
     times = []
-    async with connect(url) as socket_:
+    async with connect(url, subprotocols=protocols) as socket_:
         if ours:
             await socket_.recv()  # ready
         for number in range(count):
@@ -192,10 +195,15 @@ async def measure(args: argparse.Namespace, env: dict[str, str]) -> dict[str, li
         async with httpx.AsyncClient(base_url=api_url) as client:
             for round_ in range(args.rounds + 1):
                 created = (await client.post("/api/sessions")).json()
-                ours_url = f"{created['connect']['url']}?token={created['connect']['token']}"
+                ours_url = created["connect"]["url"]
+                # The token travels as a subprotocol, never in the URL.
+                protocols = [Subprotocol(p) for p in created["connect"]["protocols"]]
                 base_url = f"ws://{HOST}:{baseline_port}/ws/sessions/{secrets.token_hex(16)}"
                 jobs = [
-                    ("ws ours", ws_round_trips(ours_url, args.per_round, ours=True)),
+                    (
+                        "ws ours",
+                        ws_round_trips(ours_url, args.per_round, ours=True, protocols=protocols),
+                    ),
                     ("ws in-memory", ws_round_trips(base_url, args.per_round, ours=False)),
                     ("api", api_round_trips(api_url, args.per_round)),
                     ("healthz", healthz(api_url, args.per_round)),

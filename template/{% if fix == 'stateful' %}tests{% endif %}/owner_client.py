@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 
 def create(client: httpx.Client) -> dict[str, Any]:
@@ -19,10 +20,16 @@ def create(client: httpx.Client) -> dict[str, Any]:
 
 @contextmanager
 def open_socket(connect_info: dict[str, Any], url: str = "") -> Iterator[ClientConnection]:
-    """The session's socket, at its connect URL or at `url`, with the session's token."""
-    address = f"{url or connect_info['url']}?token={connect_info['token']}"
-    with connect(address, open_timeout=10) as socket:
+    """The session's socket, at its connect URL or at `url`, its token presented as the API
+    said: among the subprotocols, never in the URL."""
+    protocols = [Subprotocol(protocol) for protocol in connect_info["protocols"]]
+    with connect(url or connect_info["url"], subprotocols=protocols, open_timeout=10) as socket:
         yield socket
+
+
+def with_token(connect_info: dict[str, Any], token: str) -> dict[str, Any]:
+    """`connect_info` presenting another token (a bad one, in tests of refusals)."""
+    return {**connect_info, "protocols": [connect_info["protocol"], f"token.{token}"]}
 
 
 def receive(socket: ClientConnection) -> dict[str, Any]:

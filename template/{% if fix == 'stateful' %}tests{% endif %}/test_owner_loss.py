@@ -163,3 +163,29 @@ def test_a_lost_session_is_never_recreated_silently(
     assert resumed.json()["code"] == "no_owner_available"
     stored = deployment.api.store.hget(f"{deployment.api.prefix}:session:{session_id}", "doc")
     assert stored is not None and "keep me" in stored
+
+
+def test_a_message_whose_owner_died_is_recorded_once_when_retried_after_resume(
+    deployment: Deployment,
+) -> None:
+    api_a, api_b = deployment.api.clients
+    (created,) = on_owner(deployment, 0, 1)
+    session_id = created["session_id"]
+    url = f"/api/sessions/{session_id}/messages"
+    key = {"Idempotency-Key": "retry-me-1"}
+
+    deployment.realtime.kill(0)
+    # Posted to the dead owner while its lease lasts, or refused once it has lapsed: either way
+    # nothing is recorded, and the key is free again.
+    lost = api_a.post(url, json={"text": "are you there?"}, headers=key, timeout=30)
+    assert (lost.status_code, lost.json()["code"]) == (410, "session_owner_lost"), lost.text
+    assert api_b.post(f"/api/sessions/{session_id}/resume").status_code == 200
+
+    retried = api_b.post(url, json={"text": "are you there?"}, headers=key)
+    again = api_a.post(url, json={"text": "are you there?"}, headers=key)
+
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["reply"] == 'Message 1 received: "are you there?"'
+    assert again.json() == retried.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert texts(api_a, session_id) == ["are you there?", retried.json()["reply"]]

@@ -1,7 +1,11 @@
 """The user's stories: sessions placed on owners, reached from any API instance."""
 
 import json
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+
+import httpx
 
 from .cluster import EventReader
 from .conftest import Deployment
@@ -176,3 +180,57 @@ def test_an_event_stream_resumes_after_its_last_event_id_on_another_instance(
         'Message 2 received: "second"',
     ]
     assert resumed.instance == "api-B"
+
+
+def test_posts_racing_a_delete_answer_200_or_410_and_nothing_follows_the_tombstone(
+    deployment: Deployment,
+) -> None:
+    """Many posts on both API instances, a DELETE in the middle: each post is either recorded
+    and answered 200, or answered 410 `session_deleted`; every request sent after the DELETE's
+    204 is a 410, and no turn, and no event, lands after the tombstone."""
+    clients = deployment.api.clients
+    session_id = create(clients[0])["session_id"]
+    deleted_at: list[float] = []
+    first_answer = threading.Event()
+
+    def post(number: int) -> list[tuple[float, httpx.Response]]:
+        client = clients[number % 2]
+        answers: list[tuple[float, httpx.Response]] = []
+        # Each worker keeps posting until it has been answered twice after the DELETE.
+        while sum(sent > deleted_at[0] for sent, _ in answers if deleted_at) < 2:
+            sent = time.monotonic()
+            if number % 4 == 3:
+                answer = client.get(f"/api/sessions/{session_id}")
+            else:
+                answer = post_message(client, session_id, f"w{number}")
+            answers.append((sent, answer))
+            if answer.request.method == "POST" and answer.status_code == 200:
+                first_answer.set()  # the DELETE lands once messages are being recorded
+        return answers
+
+    with ThreadPoolExecutor(max_workers=9) as pool:
+        workers = [pool.submit(post, number) for number in range(8)]
+        assert first_answer.wait(10)
+        deleted = clients[1].delete(f"/api/sessions/{session_id}")
+        deleted_at.append(time.monotonic())
+        answers = [answer for worker in workers for answer in worker.result(timeout=60)]
+
+    assert deleted.status_code == 204
+    for sent, answer in answers:
+        assert answer.status_code in (200, 410), answer.text
+        if answer.status_code == 410:
+            assert answer.json()["code"] == "session_deleted", answer.text
+        if sent > deleted_at[0]:
+            assert answer.status_code == 410, answer.text
+    recorded = [a for _, a in answers if a.status_code == 200 and a.request.method == "POST"]
+    assert recorded, "some posts were answered before the DELETE"
+    store = deployment.api.store
+    # The tombstone alone: no turn was written behind it.
+    assert store.hgetall(f"{deployment.api.prefix}:session:{session_id}") == {"deleted": "1"}
+    entries = store.xrange(f"{deployment.api.prefix}:events:{session_id}") or []
+    events = [json.loads((fields or {})["data"]) for _, fields in entries]
+    assert events[-1] == {"type": "deleted"}, "nothing follows the `deleted` event"
+    turns_before = [event for event in events if event["type"] == "turn"]
+    assert len(turns_before) == 2 * len(recorded), "each 200 recorded two turns, nothing else"
+    with open_socket(create(clients[0])["connect"]) as socket:
+        assert receive(socket)["type"] == "ready", "the owner still serves other sessions"

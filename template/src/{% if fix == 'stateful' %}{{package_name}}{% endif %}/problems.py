@@ -7,7 +7,13 @@ from .errors import ProblemTable, ProblemType
 from .limits import BodyTooLarge
 from .realtime.upstream import AudioEmpty, AudioTooLarge, MessageInvalid, UpstreamUnavailable
 from .sessions.backend import StoreOutcomeUnknown, StoreUnavailable
+from .sessions.connect_tokens import TokenInQuery
 from .sessions.event_hub import TooManyStreams
+from .sessions.idempotency import (
+    IdempotencyInProgress,
+    IdempotencyKeyInvalid,
+    IdempotencyKeyReused,
+)
 from .sessions.keyspace import SessionDeleted
 from .sessions.models import SessionFull
 from .sessions.registry import NoOwnerAvailable, OwnerLost, OwnerTimeout
@@ -19,6 +25,7 @@ class CloseCode(IntEnum):
     """WebSocket close codes of `/ws/sessions/{id}`; the demo page and tests rely on them."""
 
     OWNER_ELSEWHERE = 4307  # reason: the owner's base URL; reconnect there with the same token
+    TOKEN_IN_QUERY = 4400  # present the token as a subprotocol (connect.protocols), not in the URL
     TOKEN_INVALID = 4401
     TOKEN_FOREIGN = 4403  # a valid token for another session
     SESSION_NOT_FOUND = 4404  # unknown, expired or deleted
@@ -69,6 +76,10 @@ PROBLEMS = ProblemTable(
         AudioTooLarge: ProblemType(413, "Audio chunk too large"),
         AudioEmpty: ProblemType(422, "Empty audio chunk"),
         MessageInvalid: ProblemType(422, "Invalid message"),
+        TokenInQuery: ProblemType(400, "Token in the URL", close_code=CloseCode.TOKEN_IN_QUERY),
+        IdempotencyKeyInvalid: ProblemType(400, "Invalid Idempotency-Key"),
+        IdempotencyKeyReused: ProblemType(422, "Idempotency-Key reused"),
+        IdempotencyInProgress: ProblemType(409, "Message in progress", retry_after=1),
         TokenError: ProblemType(
             401,
             "Invalid token",

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from ..errors import ClientError
 from ..problems import PROBLEMS, CloseCode
 from ..sessions.backend import StoreUnavailable
-from ..sessions.keyspace import WriteConflict
+from ..sessions.idempotency import Answer, IdempotentInputs
+from ..sessions.keyspace import SessionDeleted, WriteConflict
 from ..sessions.models import Session, SessionFull
 from ..sessions.registry import OwnerLost, OwnerRegistry
-from ..sessions.store import NotOwner, SessionNotFound, SessionStore
+from ..sessions.store import ClaimLapsed, NotOwner, SessionNotFound, SessionStore, Settles
 from .upstream import Input, Upstream, UpstreamUnavailable
 
 # A WebSocket close code and its reason.
@@ -54,6 +55,7 @@ class LiveRegistry:
         self._owner = owner
         self._upstream_url = upstream_url
         self._upstream_timeout = upstream_timeout
+        self._inputs = IdempotentInputs(store.backend, store.keys)
         self._live: dict[str, LiveSession] = {}
         # One opening per session at a time; other sessions open concurrently.
         self._opening: dict[str, asyncio.Task[LiveSession]] = {}
@@ -78,6 +80,8 @@ class LiveRegistry:
     async def _open(self, session_id: str) -> LiveSession:
         placement = await self._owners.locate(session_id)
         if placement is None:
+            # DELETE forgets the owner after the tombstone: the tombstone makes that a 410.
+            await self.store.load(session_id)
             raise SessionNotFound(session_id)
         if placement.owner != self._owner:
             raise OwnerLost(session_id)
@@ -105,6 +109,11 @@ class LiveRegistry:
             if self._live.get(session_id) is not live:
                 # Dropped while this input waited its turn: start again from the store.
                 return await self.handle(session_id, item)
+            if item.idempotency_key and not await self._inputs.holds(
+                session_id, item.idempotency_key, item.request_id
+            ):
+                # Its claim lapsed or was released: nobody waits for it, a retry may resend it.
+                return []
             self.store.limits.check_room(live.session)
             try:
                 if live.upstream is None:
@@ -115,8 +124,8 @@ class LiveRegistry:
                 await self.drop(session_id, PROBLEMS.closing(UpstreamUnavailable))
                 raise
             # The browser hears the answer first; recording it is not on its way.
-            answer = {"type": "reply", **reply.model_dump(), "request_id": item.request_id}
-            await _notify(live.listeners, [answer])
+            answered = {"type": "reply", **reply.model_dump(), "request_id": item.request_id}
+            await _notify(live.listeners, [answered])
             updated = live.session.with_exchange(reply.heard, reply.text)
             events: list[dict[str, object]] = [
                 {
@@ -127,23 +136,34 @@ class LiveRegistry:
                 }
                 for turn in updated.turns[-2:]
             ]
+            settles = None
+            if item.idempotency_key:
+                answer = Answer(heard=reply.heard, reply=reply.text, rev=updated.rev)
+                settles = Settles(item.idempotency_key, item.request_id, answer.to_json())
             try:
                 await self.store.write_as_owner(
                     updated,
                     expected_rev=live.session.rev,
                     events=events,
                     owner=self._owner,
+                    settles=settles,
                 )
             except WriteConflict as conflict:
                 # Not ours any more (re-homed while we held it, or our lease lapsed), or another
                 # instance wrote it: the browser reconnects to whoever owns it now.
                 await self._moved(session_id, refused=isinstance(conflict, NotOwner))
                 raise OwnerLost(session_id) from None
-            except (StoreUnavailable, SessionFull):
+            except SessionDeleted:
+                # Deleted while the upstream answered: the turn is not recorded, nor answered.
+                await self.drop(session_id, PROBLEMS.closing(SessionDeleted))
+                raise
+            except (StoreUnavailable, ClaimLapsed, SessionFull) as error:
                 # The upstream heard an exchange the store may not have: forget this connection
                 # and reopen it from the stored transcript before the next input.
                 await live.upstream.close_quietly()
                 live.upstream = None
+                if isinstance(error, ClaimLapsed):
+                    return []  # nobody waits for it (see above)
                 raise
             live.session = updated
             await _notify(live.listeners, events)
@@ -198,10 +218,17 @@ class LiveRegistry:
         for session_id in list(self._live):
             await self.drop(session_id, close)
 
-    async def report(self, session_id: str, request_id: str, error: type[ClientError]) -> None:
-        """Tell the API instance waiting for `request_id` that its input failed, and why."""
-        event = {"type": "error", "code": error.code, "request_id": request_id}
-        await self.store.append_event(session_id, event)
+    async def report(self, session_id: str, item: Input, error: type[ClientError]) -> None:
+        """Tell the API instance waiting for `item` that it failed, and why; nothing was
+        recorded, so its Idempotency-Key is free for a retry."""
+        event: dict[str, object] = {
+            "type": "error",
+            "code": error.code,
+            "request_id": item.request_id,
+        }
+        await self.store.report(session_id, event)
+        if item.idempotency_key:
+            await self._inputs.release(session_id, item.idempotency_key, item.request_id)
 
 
 async def _notify(listeners: set[Listener], events: list[dict[str, object]]) -> None:

@@ -92,6 +92,11 @@ class Owner:
             return PROBLEMS.closing(type(error))
         placement = await self.owners.locate(session_id)
         if placement is None:
+            # DELETE forgets the owner after the tombstone, which tells a deleted session apart.
+            try:
+                await self.live.store.load(session_id)
+            except SessionDeleted:
+                return PROBLEMS.closing(SessionDeleted)
             return PROBLEMS.closing(SessionNotFound)
         if placement.owner == self.id:
             return None
@@ -154,13 +159,14 @@ class Owner:
         try:
             item = Input.model_validate_json(fields.get("data", ""))
             if item.kind == "close":
-                await self.live.drop(session_id, PROBLEMS.closing(SessionDeleted))
+                # After the exchange in progress: it is recorded before the tombstone or refused
+                # by it (410), never failed by its upstream closing under it (502).
+                async with self.live.quiet(session_id):
+                    await self.live.drop(session_id, PROBLEMS.closing(SessionDeleted))
             else:
                 await self.live.handle(session_id, item)
-        except SessionDeleted:
-            failure = SessionNotFound
         except ClientError as error:
-            # Not found, owner lost, upstream unavailable; a store outage is reported below if
+            # Deleted, not found, owner lost, upstream unavailable; a store outage is reported if
             # the store is back by then.
             failure = type(error)
         except ValidationError:
@@ -172,7 +178,7 @@ class Owner:
             failure = OwnerFailed
         try:
             if failure:
-                await self.live.report(session_id, item.request_id, failure)
+                await self.live.report(session_id, item, failure)
             await self.owners.done(self.id, entry_id)
         except StoreUnavailable:
             log.warning("owner %s: store unavailable; input %s not acknowledged", self.id, entry_id)
@@ -243,8 +249,7 @@ class Owner:
             except OwnerLost:
                 # Nobody took the session: its poster hears so now rather than timing out.
                 with contextlib.suppress(ValidationError):
-                    request_id = Input.model_validate_json(data).request_id
-                    await self.live.report(session_id, request_id, OwnerLost)
+                    await self.live.report(session_id, Input.model_validate_json(data), OwnerLost)
             except (SessionNotFound, SessionDeleted):
                 pass
             await self.owners.done(self.id, entry_id)

@@ -1,4 +1,5 @@
-"""The browser's WebSocket to the session's owner: `/ws/sessions/{session_id}?token=...`."""
+"""The browser's WebSocket to the session's owner: `/ws/sessions/{session_id}`, its token
+among the subprotocols (`connect.protocols`, see connect_tokens.py)."""
 
 import base64
 import contextlib
@@ -12,6 +13,7 @@ from starlette.websockets import WebSocketState
 from ..errors import ClientError
 from ..problems import PROBLEMS
 from ..sessions.backend import StoreUnavailable
+from ..sessions.connect_tokens import SOCKET_PROTOCOL, TokenInQuery, presented_token
 from ..sessions.keyspace import SessionDeleted
 from ..sessions.models import SESSION_ID_PATTERN, SessionFull
 from ..sessions.store import SessionNotFound
@@ -24,19 +26,22 @@ router = APIRouter()
 
 
 @router.websocket("/ws/sessions/{session_id}")
-async def session_socket(websocket: WebSocket, session_id: str, token: str = "") -> None:
+async def session_socket(websocket: WebSocket, session_id: str) -> None:
+    offered: list[str] = websocket.scope.get("subprotocols", [])
     # Accept first: a refusal before the handshake reaches browsers as a bare 403, with no
-    # close code to act on.
-    await websocket.accept()
+    # close code to act on. A browser fails a socket whose server picks none of the
+    # subprotocols it offered, so ours is picked; the token is never echoed.
+    await websocket.accept(subprotocol=SOCKET_PROTOCOL if SOCKET_PROTOCOL in offered else None)
     owner: Owner = websocket.app.state.owner
     settings: Settings = websocket.app.state.settings
     live = owner.live
     try:
-        refused = (
-            PROBLEMS.closing(SessionNotFound)
-            if not _is_session_id(session_id)
-            else await owner.admit(session_id, token)
-        )
+        if "token" in websocket.query_params:
+            refused: tuple[int, str] | None = PROBLEMS.closing(TokenInQuery)
+        elif not _is_session_id(session_id):
+            refused = PROBLEMS.closing(SessionNotFound)
+        else:
+            refused = await owner.admit(session_id, presented_token(offered))
         if refused:
             await websocket.close(*refused)
             return
@@ -45,7 +50,7 @@ async def session_socket(websocket: WebSocket, session_id: str, token: str = "")
         # The store is unavailable (nothing is known or changed: try again shortly), the session
         # is unknown, or it was re-homed between the check and the open (resume finds the new
         # owner), or the upstream is unavailable.
-        await websocket.close(*_closing(error))
+        await websocket.close(*PROBLEMS.closing(type(error)))
         return
 
     async def forward(event: dict[str, object]) -> None:
@@ -81,9 +86,12 @@ async def _serve(websocket: WebSocket, session_id: str, live: LiveRegistry, max_
             refused = AudioTooLarge if len(audio) > max_audio else None
         else:
             try:
-                item = Input.model_validate({**orjson.loads(message["text"]), "kind": "text"})
+                frame = orjson.loads(message["text"])
+                # The text alone: request ids and Idempotency-Keys are the API's to give.
+                text = frame.get("text") if isinstance(frame, dict) else None
+                item = Input(kind="text", text=text)
                 refused = None if item.text else MessageInvalid
-            except (orjson.JSONDecodeError, ValidationError, TypeError):
+            except (orjson.JSONDecodeError, ValidationError):
                 refused = MessageInvalid
         if refused:
             await _send_error(websocket, refused)
@@ -99,7 +107,7 @@ async def _serve(websocket: WebSocket, session_id: str, live: LiveRegistry, max_
         except ClientError as error:
             # Owner lost (usually closed already, with the new owner's address, 4307, when
             # there is one), session gone, or upstream unavailable.
-            await _close(websocket, *_closing(error))
+            await _close(websocket, *PROBLEMS.closing(type(error)))
             return
 
 
@@ -108,11 +116,6 @@ async def _close(websocket: WebSocket, code: int, reason: str) -> None:
     if websocket.application_state != WebSocketState.DISCONNECTED:
         with contextlib.suppress(RuntimeError):  # the browser left at the same moment
             await websocket.close(code, reason)
-
-
-def _closing(error: ClientError) -> tuple[int, str]:
-    # A deleted session looks like an unknown one: its socket has nothing left to resume.
-    return PROBLEMS.closing(SessionNotFound if isinstance(error, SessionDeleted) else type(error))
 
 
 async def _send_error(websocket: WebSocket, error: type[ClientError]) -> None:

@@ -48,6 +48,7 @@ class Input(BaseModel):
 
     kind: Literal["text", "audio", "close"]
     request_id: str = ""
+    idempotency_key: str = ""  # the HTTP request's Idempotency-Key, if it sent one
     text: str = Field(default="", max_length=4_000)
     audio: str = ""  # base64, as it travels through the inbox
 

@@ -3,13 +3,15 @@
 request reaches the owner from any API instance, or gets an explicit outcome: 404 unknown,
 410 deleted, 410 owner lost (resumable)."""
 
+import re
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Header, Path, Request
 
 from ..sessions.connect_tokens import ConnectTokens
 from ..sessions.event_hub import EventHub
+from ..sessions.idempotency import IDEMPOTENCY_KEY_PATTERN, IdempotencyKeyInvalid
 from ..sessions.models import SESSION_ID_PATTERN, Session
 from ..sessions.registry import OwnerLost, OwnerRegistry, Placement
 from ..sessions.store import SessionNotFound, SessionStore
@@ -86,6 +88,9 @@ async def owned_session(
     if stored is None:
         raise SessionNotFound(session_id)
     placement = await owners.locate(session_id)
+    if placement is None:
+        # Deleted since it was loaded (DELETE forgets the owner after the tombstone): 410.
+        await store.load(session_id)
     if placement is None or not placement.url:
         raise OwnerLost(session_id)
     return Owned(stored.session, placement)
@@ -106,7 +111,17 @@ async def streamed_session(owned: Annotated[Owned, Depends(owned_session)]) -> S
     return owned.session
 
 
+async def idempotency_key(
+    key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> str | None:
+    """The request's Idempotency-Key, if it sent one (sessions/idempotency.py)."""
+    if key is not None and re.fullmatch(IDEMPOTENCY_KEY_PATTERN, key) is None:
+        raise IdempotencyKeyInvalid
+    return key
+
+
 SessionInbox = Annotated[Inbox, Depends(session_inbox)]
+IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
 OwnedSession = Annotated[Owned, Depends(owned_session)]
 KnownSession = Annotated[Session, Depends(known_session)]
 StreamedSession = Annotated[Session, Depends(streamed_session)]

@@ -9,7 +9,7 @@ import asyncio
 import base64
 import contextlib
 import secrets
-from typing import Any
+from dataclasses import asdict
 
 import orjson
 from fastapi import APIRouter, Request, Response, status
@@ -17,15 +17,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import ClientError
 from ..realtime.upstream import AudioEmpty, AudioTooLarge, UpstreamUnavailable
-from ..sessions.backend import StoreUnavailable
-from ..sessions.connect_tokens import ConnectTokens
+from ..sessions.backend import StoreOutcomeUnknown, StoreUnavailable
+from ..sessions.connect_tokens import SOCKET_PROTOCOL, ConnectTokens, socket_protocols
 from ..sessions.event_hub import EventHub
+from ..sessions.idempotency import IdempotentInputs, fingerprint
+from ..sessions.keyspace import SessionDeleted
 from ..sessions.models import Session, SessionFull, Turn
 from ..sessions.registry import OwnerLost, OwnerTimeout, Placement
-from ..sessions.store import SessionNotFound
+from ..sessions.store import SessionNotFound, SessionStore
 from ..settings import Settings
 from .deps import (
     HubDep,
+    IdempotencyKey,
     KnownSession,
     OwnedSession,
     OwnersDep,
@@ -39,7 +42,12 @@ router = APIRouter(prefix="/api/sessions", tags=["sessions"])
 
 
 class Connect(BaseModel):
+    """How to open the session's socket: `new WebSocket(url, protocols)`. The token travels as
+    a subprotocol, never in the URL (URLs are logged); the server answers with `protocol`."""
+
     url: str  # the owner's WebSocket for this session
+    protocols: list[str]  # the subprotocols to offer: the protocol, then `token.<token>`
+    protocol: str = SOCKET_PROTOCOL
     token: str
     expires_at: int  # Unix time, seconds
 
@@ -70,7 +78,12 @@ class ExchangeOut(BaseModel):
 def _connect(tokens: ConnectTokens, session_id: str, placement: Placement) -> Connect:
     minted = tokens.mint(session_id)
     url = f"{placement.url}/ws/sessions/{session_id}"
-    return Connect(url=url, token=minted.token, expires_at=minted.expires_at)
+    return Connect(
+        url=url,
+        protocols=socket_protocols(minted.token),
+        token=minted.token,
+        expires_at=minted.expires_at,
+    )
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -107,12 +120,55 @@ async def _exchange(
     hub: EventHub,
     owners: OwnersDep,
     settings: Settings,
-    item: dict[str, Any],
+    item: dict[str, str],
+    *,
+    store: SessionStore,
+    idempotency_key: str | None,
+    response: Response,
+) -> ExchangeOut:
+    """Relay an input to the owner; with an Idempotency-Key, once for all its retries."""
+    session_id = inbox.session_id
+    request_id = secrets.token_hex(8)
+    if idempotency_key is None:
+        return await _relay(inbox, hub, owners, store, settings, {**item, "request_id": request_id})
+    inputs = IdempotentInputs(store.backend, store.keys)
+    answered = await inputs.claim(
+        session_id,
+        idempotency_key,
+        fingerprint=fingerprint(item),
+        request_id=request_id,
+        # Unanswered by then, the input is never recorded (see sessions/idempotency.py).
+        pending_seconds=settings.reply_timeout_seconds + 2 * settings.lease_seconds,
+        wait_seconds=settings.reply_timeout_seconds,
+    )
+    if answered is not None:
+        response.headers["Idempotent-Replayed"] = "true"
+        return ExchangeOut(session_id=session_id, **asdict(answered))
+    payload = {**item, "request_id": request_id, "idempotency_key": idempotency_key}
+    try:
+        return await _relay(inbox, hub, owners, store, settings, payload)
+    except (OwnerTimeout, StoreOutcomeUnknown):
+        # The owner may still record it: a retry gets its answer rather than a second turn.
+        raise
+    except ClientError:
+        # Not recorded, and now never will be: a retry may send it again.
+        with contextlib.suppress(StoreUnavailable):
+            await inputs.release(session_id, idempotency_key, request_id)
+        raise
+
+
+async def _relay(
+    inbox: SessionInbox,
+    hub: EventHub,
+    owners: OwnersDep,
+    store: SessionStore,
+    settings: Settings,
+    payload: dict[str, str],
 ) -> ExchangeOut:
     """Post an input to the owner's inbox and wait for its reply on the session's events."""
     session_id = inbox.session_id
-    request_id = secrets.token_hex(8)
-    after = await inbox.post(orjson.dumps({**item, "request_id": request_id}).decode())
+    request_id = payload["request_id"]
+    after = await inbox.post(orjson.dumps(payload).decode())
     heard = ""
     # The instance's EventHub reads the reply, so a waiting request holds no store connection.
     listener = hub.listen(session_id, after, counted=False)
@@ -120,6 +176,9 @@ async def _exchange(
         async with asyncio.timeout(settings.reply_timeout_seconds):
             async for _, fields in listener.entries():
                 event = orjson.loads(fields["data"])
+                if event["type"] == "deleted":
+                    # Deleted before the owner recorded this input: it never will.
+                    raise SessionDeleted(session_id)
                 if event.get("request_id") != request_id:
                     continue
                 if event["type"] == "error":
@@ -138,6 +197,8 @@ async def _exchange(
     finally:
         listener.close()
     placement = await owners.locate(session_id)
+    if placement is None:
+        await store.load(session_id)  # deleted meanwhile (the owner is forgotten after): 410
     if placement is None or not placement.url:
         raise OwnerLost(session_id)
     raise OwnerTimeout(settings.reply_timeout_seconds)
@@ -149,6 +210,8 @@ def _reported(session_id: str, code: str) -> ClientError:
         return OwnerLost(session_id)
     if code == SessionNotFound.code:
         return SessionNotFound(session_id)
+    if code == SessionDeleted.code:
+        return SessionDeleted(session_id)
     if code == SessionFull.code:
         return SessionFull(f"Session {session_id} is full; start a new session.")
     if code == StoreUnavailable.code:
@@ -159,9 +222,28 @@ def _reported(session_id: str, code: str) -> ClientError:
 
 @router.post("/{session_id}/messages")
 async def send_message(
-    body: MessageIn, inbox: SessionInbox, hub: HubDep, owners: OwnersDep, settings: SettingsDep
+    body: MessageIn,
+    inbox: SessionInbox,
+    hub: HubDep,
+    owners: OwnersDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    idempotency_key: IdempotencyKey,
+    response: Response,
 ) -> ExchangeOut:
-    return await _exchange(inbox, hub, owners, settings, {"kind": "text", "text": body.text})
+    """Send a message to the session's owner; its reply. With `Idempotency-Key`, a retry on any
+    instance gets the first answer (header `Idempotent-Replayed: true`) and nothing twice."""
+    item = {"kind": "text", "text": body.text}
+    return await _exchange(
+        inbox,
+        hub,
+        owners,
+        settings,
+        item,
+        store=store,
+        idempotency_key=idempotency_key,
+        response=response,
+    )
 
 
 @router.post(
@@ -176,9 +258,17 @@ async def send_message(
     },
 )
 async def send_audio(
-    request: Request, inbox: SessionInbox, hub: HubDep, owners: OwnersDep, settings: SettingsDep
+    request: Request,
+    inbox: SessionInbox,
+    hub: HubDep,
+    owners: OwnersDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    idempotency_key: IdempotencyKey,
+    response: Response,
 ) -> ExchangeOut:
-    """One chunk of audio (the raw bytes as the body); the owner streams it upstream."""
+    """One chunk of audio (the raw bytes as the body); the owner streams it upstream. Takes an
+    `Idempotency-Key` as messages do."""
     limit = settings.audio_max_bytes
     chunk = bytearray()
     async for part in request.stream():
@@ -188,7 +278,17 @@ async def send_audio(
     if not chunk:
         raise AudioEmpty
     audio = base64.b64encode(bytes(chunk)).decode()
-    return await _exchange(inbox, hub, owners, settings, {"kind": "audio", "audio": audio})
+    item = {"kind": "audio", "audio": audio}
+    return await _exchange(
+        inbox,
+        hub,
+        owners,
+        settings,
+        item,
+        store=store,
+        idempotency_key=idempotency_key,
+        response=response,
+    )
 
 
 @router.post("/{session_id}/resume")

@@ -10,6 +10,9 @@ Under the app's key prefix:
     {prefix}:owned:{owner}          set: the sessions an owner holds (its load)
     {prefix}:session-owner:{id}     the owner of a session
     {prefix}:inbox:{owner}          stream: inputs for the owner's sessions, posted by API instances
+    {prefix}:idempotency:{id}:{key} hash: a message posted with `Idempotency-Key: {key}`: what
+                                    it asked (fingerprint), which request holds it, and once
+                                    recorded, its answer; it lives as long as the session
 """
 
 
@@ -37,6 +40,9 @@ class KeyLayout:
 
     def inbox(self, owner: str) -> str:
         return f"{self.prefix}:inbox:{owner}"
+
+    def idempotency(self, session_id: str, key: str) -> str:
+        return f"{self.prefix}:idempotency:{session_id}:{key}"
 
     def for_scripts(self) -> tuple[str, ...]:
         """What the registry's Lua scripts build keys from, as their first five arguments: the

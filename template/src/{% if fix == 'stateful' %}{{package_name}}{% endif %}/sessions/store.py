@@ -35,23 +35,46 @@ return 1
 
 # write(), fenced by ownership: only the session's owner, while its lease is live, may record a
 # turn, so an owner that was paused while the session moved cannot write behind its successor.
-# KEYS: session, events, the session's ownership record, the owner's lease.
-# ARGV: owner, expected rev, new rev, doc, ttl ms, stream length, events...
-# -> 1 written; 0 someone else wrote first; -1 deleted; -2 not (or no longer) the owner
+# The tombstone is checked first: DELETE also forgets the owner, and a deleted session's input
+# is answered 410 `session_deleted`, never "owner lost". An input sent with an Idempotency-Key
+# is recorded only while its request still holds the key (KEYS[5], idempotency.py), and its
+# answer is kept there in the same step.
+# KEYS: session, events, the session's ownership record, the owner's lease[, the key's claim].
+# ARGV: owner, expected rev, new rev, doc, ttl ms, stream length, request id, answer, events...
+# -> 1 written; 0 someone else wrote first; -1 deleted; -2 not (or no longer) the owner;
+#    -3 the claim lapsed or was released
 _WRITE_AS_OWNER = """
+local h = redis.call('HMGET', KEYS[1], 'rev', 'deleted')
+if h[2] then return -1 end
 if redis.call('GET', KEYS[3]) ~= ARGV[1] or redis.call('EXISTS', KEYS[4]) == 0 then
   return -2
 end
-local h = redis.call('HMGET', KEYS[1], 'rev', 'deleted')
-if h[2] then return -1 end
+if #KEYS == 5 then
+  local claim = redis.call('HMGET', KEYS[5], 'state', 'request')
+  if claim[2] ~= ARGV[7] then return -3 end
+  if claim[1] == 'done' then return 1 end
+end
 if h[1] == ARGV[3] and redis.call('HGET', KEYS[1], 'doc') == ARGV[4] then return 1 end
 if tonumber(h[1] or '0') ~= tonumber(ARGV[2]) then return 0 end
 redis.call('HSET', KEYS[1], 'rev', ARGV[3], 'doc', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
-for i = 7, #ARGV do
+for i = 9, #ARGV do
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'data', ARGV[i])
 end
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
+if #KEYS == 5 then
+  redis.call('HSET', KEYS[5], 'state', 'done', 'answer', ARGV[8])
+  redis.call('PEXPIRE', KEYS[5], ARGV[5])
+end
+return 1
+"""
+
+# An event that records no write (an input's failure), unless the session is deleted: nothing
+# follows the `deleted` event in a stream. KEYS: session, events. ARGV: length, ttl ms, event
+_REPORT = """
+if redis.call('HEXISTS', KEYS[1], 'deleted') == 1 then return 0 end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', 'data', ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return 1
 """
 
@@ -73,6 +96,20 @@ class Stored:
 
 class NotOwner(WriteConflict):
     """The writer no longer owns the session (it moved, or the writer's lease lapsed)."""
+
+
+class ClaimLapsed(Exception):
+    """The input's Idempotency-Key claim lapsed or was released: nobody waits for its answer,
+    and a retry may send it again, so it must not be recorded."""
+
+
+@dataclass(frozen=True)
+class Settles:
+    """The Idempotency-Key claim a write answers: its key, its request, the answer (JSON)."""
+
+    key: str
+    request_id: str
+    answer: str
 
 
 class SessionStore(SessionKeyspace):
@@ -118,19 +155,26 @@ class SessionStore(SessionKeyspace):
         expected_rev: int,
         events: list[dict[str, object]],
         owner: str,
+        settles: Settles | None = None,
     ) -> None:
         """write(), only while the session's ownership record names `owner` and its lease is
-        live; else NotOwner."""
+        live (else NotOwner), and `settles`'s request still holds its claim (else ClaimLapsed).
+        SessionFull, before the store is asked, if it outgrew MAX_SESSION_BYTES.
+        """
+        session_id = session.session_id
         doc = session.model_dump_json()
-        self.limits.check_size(session.session_id, doc.encode())
+        self.limits.check_size(session_id, doc.encode())
+        keys = [
+            self.keys.session(session_id),
+            self.keys.events(session_id),
+            self.keys.owner_of(session_id),
+            self.keys.lease(owner),
+        ]
+        if settles is not None:
+            keys.append(self.keys.idempotency(session_id, settles.key))
         status = await self.backend.run(
             _WRITE_AS_OWNER,
-            [
-                self.keys.session(session.session_id),
-                self.keys.events(session.session_id),
-                self.keys.owner_of(session.session_id),
-                self.keys.lease(owner),
-            ],
+            keys,
             [
                 owner,
                 str(expected_rev),
@@ -138,13 +182,25 @@ class SessionStore(SessionKeyspace):
                 doc,
                 self._ttl_ms,
                 str(STREAM_LENGTH),
+                settles.request_id if settles else "",
+                settles.answer if settles else "",
                 *(orjson.dumps(event).decode() for event in events),
             ],
             effect=Effect.GUARDED_WRITE,
         )
+        if status == -3:
+            raise ClaimLapsed(session_id)
         if status == -2:
             raise NotOwner(session.session_id)
         if status == -1:
             raise SessionDeleted(session.session_id)
         if status == 0:
             raise WriteConflict(session.session_id)
+
+    async def report(self, session_id: str, event: dict[str, object]) -> None:
+        """Append an event that records no write, unless the session was deleted."""
+        await self.backend.run(
+            _REPORT,
+            [self.keys.session(session_id), self.keys.events(session_id)],
+            [str(STREAM_LENGTH), self._ttl_ms, orjson.dumps(event).decode()],
+        )
