@@ -14,7 +14,6 @@ from ..errors import ClientError
 from ..problems import PROBLEMS
 from ..sessions.backend import StoreUnavailable
 from ..sessions.connect_tokens import SOCKET_PROTOCOL, TokenInQuery, presented_token
-from ..sessions.keyspace import SessionDeleted
 from ..sessions.models import SESSION_ID_PATTERN, SessionFull
 from ..sessions.store import SessionNotFound
 from ..settings import Settings
