@@ -1,14 +1,15 @@
 """The sessions API: mint a session's first credentials, and refresh them.
 
-Nothing is stored: a session id is random, and every credential is signed or minted on the spot
-(`SessionMinter`), so any instance answers any request and a restarted instance lost nothing.
+A session id is random, and every credential is signed or minted on the spot (`SessionMinter`);
+the shared store holds only which refresh token may be used next, and the rate limits' counts.
+So any instance answers any request, and a restarted instance lost nothing.
 """
 
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel
 
-from ..sessions.minter import Credentials, SessionMinter
-from .deps import MinterDep, RefreshClaims
+from ..sessions.minter import Credentials
+from .deps import CreationAllowed, MinterDep, RefreshAllowed, RefreshClaims
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
 
@@ -35,9 +36,7 @@ class SessionOut(BaseModel):
     refresh: RefreshOut
 
 
-async def _issue(minter: SessionMinter, session_id: str, response: Response) -> SessionOut:
-    # ProviderUnavailable (502) when the provider cannot mint.
-    credentials: Credentials = await minter.issue(session_id)
+def _issued(credentials: Credentials, response: Response) -> SessionOut:
     # Credentials: no browser or proxy cache may keep them.
     response.headers["Cache-Control"] = "no-store"
     connect = credentials.connect
@@ -55,12 +54,13 @@ async def _issue(minter: SessionMinter, session_id: str, response: Response) -> 
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+# ProviderUnavailable (502) when the provider cannot mint; then nothing was created or spent.
+@router.post("", status_code=status.HTTP_201_CREATED, dependencies=[CreationAllowed])
 async def create_session(response: Response, minter: MinterDep) -> SessionOut:
-    return await _issue(minter, minter.new_session_id(), response)
+    return _issued(await minter.create(), response)
 
 
-@router.post("/{session_id}/token")
+@router.post("/{session_id}/token", dependencies=[RefreshAllowed])
 async def refresh_token(claims: RefreshClaims, response: Response, minter: MinterDep) -> SessionOut:
-    """New credentials for a session whose refresh token is still valid."""
-    return await _issue(minter, claims.session_id, response)
+    """New credentials, and a new refresh token: the one sent is spent."""
+    return _issued(await minter.refresh(claims), response)

@@ -1,13 +1,16 @@
-"""SessionMinter: a session's credentials, minted on the spot and kept nowhere.
+"""SessionMinter: a session's credentials, minted on the spot.
 
 Each call signs or asks the provider for fresh credentials, so every instance can answer every
-request, and a restarted instance has lost nothing.
+request, and a restarted instance has lost nothing. The one thing kept is in the shared store:
+which of a session's refresh tokens may be used next (refresh_chains.py), so a refresh token
+works once, on any instance.
 """
 
 import secrets
 from dataclasses import dataclass
 
 from .providers import Connect, Provider
+from .refresh_chains import RefreshChains
 from .tokens import REFRESH_AUDIENCE, Claims, TokenCodec, TokenError
 
 
@@ -23,15 +26,23 @@ class Credentials:
     session_id: str
     # What the browser opens its own connection to the upstream with.
     connect: Connect
-    # What the browser proves it owns the session with, to get a fresh `connect`.
+    # What the browser proves it owns the session with, once, to get a fresh `connect`.
     refresh_token: str
     refresh_expires_at: int
 
 
 class SessionMinter:
-    def __init__(self, codec: TokenCodec, provider: Provider, *, refresh_ttl_seconds: int) -> None:
+    def __init__(
+        self,
+        codec: TokenCodec,
+        provider: Provider,
+        chains: RefreshChains,
+        *,
+        refresh_ttl_seconds: int,
+    ) -> None:
         self.provider = provider
         self._codec = codec
+        self._chains = chains
         self._refresh_ttl = refresh_ttl_seconds
 
     @staticmethod
@@ -39,15 +50,37 @@ class SessionMinter:
         # 128 random bits as hex: unguessable, and safe in URLs and log lines.
         return secrets.token_hex(16)
 
-    async def issue(self, session_id: str) -> Credentials:
-        """Credentials for `session_id`; ProviderUnavailable if the provider cannot mint."""
+    async def create(self) -> Credentials:
+        """A new session's first credentials; ProviderUnavailable if the provider cannot mint."""
+        session_id = self.new_session_id()
         connect = await self.provider.connect(session_id)
-        refresh, claims = self._codec.mint(session_id, REFRESH_AUDIENCE, self._refresh_ttl)
+        token_id = secrets.token_hex(16)
+        await self._chains.start(session_id, token_id)
+        ttl = min(self._refresh_ttl, self._chains.max_seconds)
+        return self._credentials(session_id, connect, token_id, ttl)
+
+    async def refresh(self, spent: Claims) -> Credentials:
+        """New credentials for the session of a verified refresh token, which is spent by it.
+
+        The provider mints first: when it cannot (502), the token is still unspent and the
+        client may retry with it.
+        """
+        connect = await self.provider.connect(spent.session_id)
+        token_id = secrets.token_hex(16)
+        chain_left = await self._chains.rotate(spent.session_id, spent.token_id, token_id)
+        ttl = min(self._refresh_ttl, chain_left)
+        return self._credentials(spent.session_id, connect, token_id, ttl)
+
+    def _credentials(
+        self, session_id: str, connect: Connect, token_id: str, ttl: int
+    ) -> Credentials:
+        refresh, claims = self._codec.mint(session_id, REFRESH_AUDIENCE, ttl, token_id)
         return Credentials(session_id, connect, refresh, claims.expires_at)
 
     def verify_refresh(self, token: str, session_id: str) -> Claims:
         """The refresh token's claims if it is ours, for this session, and current; a
-        TokenError saying why not ("" is TokenMissing)."""
+        TokenError saying why not ("" is TokenMissing). Whether it is spent is the store's
+        to say, when it is used (`refresh`)."""
         if not token:
             raise TokenMissing
         return self._codec.verify(token, REFRESH_AUDIENCE, session_id)

@@ -10,6 +10,7 @@ from .. import assistant
 from ..sessions.keyspace import WriteConflict
 from ..sessions.models import Session, Turn
 from ..sessions.store import SessionBusy, SessionNotFound, Stored
+from ..rate_limits import SessionCreationLimit
 from .deps import SEED_HEADER, CodecDep, HydratedSession, StoreDep
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
@@ -57,7 +58,7 @@ def _session_out(response: Response, stored: Stored) -> SessionOut:
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, dependencies=[SessionCreationLimit])
 async def create_session(response: Response, store: StoreDep, codec: CodecDep) -> SessionOut:
     session = Session.new()
     seed = codec.encode(session) or ""

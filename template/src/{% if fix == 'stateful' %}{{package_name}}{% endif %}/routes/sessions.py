@@ -24,6 +24,7 @@ from ..sessions.models import Session, Turn
 from ..sessions.registry import OwnerLost, OwnerTimeout, Placement
 from ..sessions.store import SessionNotFound
 from ..settings import Settings
+from ..rate_limits import SessionCreationLimit
 from .deps import (
     HubDep,
     KnownSession,
@@ -73,7 +74,7 @@ def _connect(tokens: ConnectTokens, session_id: str, placement: Placement) -> Co
     return Connect(url=url, token=minted.token, expires_at=minted.expires_at)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, dependencies=[SessionCreationLimit])
 async def create_session(
     response: Response, store: StoreDep, owners: OwnersDep, tokens: TokensDep
 ) -> Connectable:
