@@ -57,8 +57,11 @@ end
 return {0, 0}
 """
 
-_PERIODS = {"s": 1, "second": 1, "m": 60, "minute": 60, "h": 3_600, "hour": 3_600, "d": 86_400}
-_PERIODS["day"] = _PERIODS["d"]
+# Seconds in each unit a rate may be written in ("minute", "minutes", "m"...).
+_UNITS = (
+    *(("s", 1), ("second", 1), ("m", 60), ("minute", 60)),
+    *(("h", 3_600), ("hour", 3_600), ("d", 86_400), ("day", 86_400)),
+)
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([a-z]+?)s?\s*$")
 
 
@@ -73,11 +76,12 @@ class Rate:
     def parse(cls, text: str) -> "Rate":
         """ "30/minute", "5/second", "1000/day", "3/10s", "100/5m"."""
         match = _RATE.match(text.lower())
-        if not match or match[3] not in _PERIODS or int(match[1]) < 1 or match[2] == "0":
+        unit = dict(_UNITS).get(match[3]) if match else None
+        if not match or not unit or int(match[1]) < 1 or match[2] == "0":
             raise ValueError(
                 f"{text!r} is not a rate: write <count>/<period>, e.g. 30/minute or 5/10s"
             )
-        return cls(int(match[1]), int(match[2] or 1) * _PERIODS[match[3]])
+        return cls(int(match[1]), int(match[2] or 1) * unit)
 
     def __str__(self) -> str:
         return f"{self.count} per {self.period_seconds} s"
@@ -104,9 +108,9 @@ class RateLimited(ClientError):
     code = "rate_limited"
 
     def __init__(self, limit: Limit, retry_after: int) -> None:
-        whose = "this client" if limit.per_client else "all clients together"
+        whose = "per client" if limit.per_client else "for all clients together"
         super().__init__(
-            f"Too many requests: {limit.scope} allows {limit.rate} for {whose}. Try again in "
+            f"Too many requests: {limit.scope} allows {limit.rate} {whose}. Try again in "
             f"{retry_after} s.",
             limit=limit.scope,
             retry_after=retry_after,
