@@ -24,10 +24,12 @@ class ConnectOut(BaseModel):
 
 
 class RefreshOut(BaseModel):
-    """Send `token` as `Authorization: Bearer` to POST /api/sessions/{id}/token."""
+    """Send `token` as `Authorization: Bearer` to POST /api/sessions/{id}/token, once: the answer
+    holds the next one. No refresh works after `chain_expires_at`: start a new session."""
 
     token: str
     expires_at: int
+    chain_expires_at: int
 
 
 class SessionOut(BaseModel):
@@ -49,7 +51,9 @@ def _issued(credentials: Credentials, response: Response) -> SessionOut:
             provider=connect.provider,
         ),
         refresh=RefreshOut(
-            token=credentials.refresh_token, expires_at=credentials.refresh_expires_at
+            token=credentials.refresh_token,
+            expires_at=credentials.refresh_expires_at,
+            chain_expires_at=credentials.chain_expires_at,
         ),
     )
 

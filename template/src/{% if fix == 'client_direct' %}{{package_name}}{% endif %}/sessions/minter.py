@@ -7,6 +7,7 @@ works once, on any instance.
 """
 
 import secrets
+import time
 from dataclasses import dataclass
 
 from .providers import Connect, Provider
@@ -29,6 +30,8 @@ class Credentials:
     # What the browser proves it owns the session with, once, to get a fresh `connect`.
     refresh_token: str
     refresh_expires_at: int
+    # After it no refresh token of the session works, however recent (REFRESH_CHAIN_MAX_SECONDS).
+    chain_expires_at: int
 
 
 class SessionMinter:
@@ -56,8 +59,8 @@ class SessionMinter:
         connect = await self.provider.connect(session_id)
         token_id = secrets.token_hex(16)
         await self._chains.start(session_id, token_id)
-        ttl = min(self._refresh_ttl, self._chains.max_seconds)
-        return self._credentials(session_id, connect, token_id, ttl)
+        chain_expires_at = int(time.time()) + self._chains.max_seconds
+        return self._credentials(session_id, connect, token_id, chain_expires_at)
 
     async def refresh(self, spent: Claims) -> Credentials:
         """New credentials for the session of a verified refresh token, which is spent by it.
@@ -68,14 +71,16 @@ class SessionMinter:
         connect = await self.provider.connect(spent.session_id)
         token_id = secrets.token_hex(16)
         chain_left = await self._chains.rotate(spent.session_id, spent.token_id, token_id)
-        ttl = min(self._refresh_ttl, chain_left)
-        return self._credentials(spent.session_id, connect, token_id, ttl)
+        chain_expires_at = int(time.time()) + chain_left
+        return self._credentials(spent.session_id, connect, token_id, chain_expires_at)
 
     def _credentials(
-        self, session_id: str, connect: Connect, token_id: str, ttl: int
+        self, session_id: str, connect: Connect, token_id: str, chain_expires_at: int
     ) -> Credentials:
-        refresh, claims = self._codec.mint(session_id, REFRESH_AUDIENCE, ttl, token_id)
-        return Credentials(session_id, connect, refresh, claims.expires_at)
+        # Not cut short at the chain's end: past it the store answers, with its own code
+        # (refresh_chain_expired), which tells the client that only a new session will do.
+        refresh, claims = self._codec.mint(session_id, REFRESH_AUDIENCE, self._refresh_ttl, token_id)
+        return Credentials(session_id, connect, refresh, claims.expires_at, chain_expires_at)
 
     def verify_refresh(self, token: str, session_id: str) -> Claims:
         """The refresh token's claims if it is ours, for this session, and current; a
