@@ -79,7 +79,8 @@ class SessionMinter:
     ) -> Credentials:
         # Not cut short at the chain's end: past it the store answers, with its own code
         # (refresh_chain_expired), which tells the client that only a new session will do.
-        refresh, claims = self._codec.mint(session_id, REFRESH_AUDIENCE, self._refresh_ttl, token_id)
+        ttl = self._refresh_ttl
+        refresh, claims = self._codec.mint(session_id, REFRESH_AUDIENCE, ttl, token_id)
         return Credentials(session_id, connect, refresh, claims.expires_at, chain_expires_at)
 
     def verify_refresh(self, token: str, session_id: str) -> Claims:
