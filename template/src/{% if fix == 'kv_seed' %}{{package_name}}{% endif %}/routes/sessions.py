@@ -7,10 +7,10 @@ from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import assistant
+from ..rate_limits import SessionCreationLimit
 from ..sessions.keyspace import WriteConflict
 from ..sessions.models import Session, Turn
 from ..sessions.store import SessionBusy, SessionNotFound, Stored
-from ..rate_limits import SessionCreationLimit
 from .deps import SEED_HEADER, CodecDep, HydratedSession, StoreDep
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import ClientError
+from ..rate_limits import SessionCreationLimit
 from ..realtime.upstream import AudioEmpty, AudioTooLarge, UpstreamUnavailable
 from ..sessions.backend import StoreUnavailable
 from ..sessions.connect_tokens import ConnectTokens
@@ -24,7 +25,6 @@ from ..sessions.models import Session, Turn
 from ..sessions.registry import OwnerLost, OwnerTimeout, Placement
 from ..sessions.store import SessionNotFound
 from ..settings import Settings
-from ..rate_limits import SessionCreationLimit
 from .deps import (
     HubDep,
     KnownSession,
