@@ -161,8 +161,15 @@ async def client_of(request: Request, identity: IdentityDep) -> str:
     """Whom a request counts against: its identity, else its address."""
     if identity is not None:
         # Hashed: a bucket's key names no user, and is short whatever the identity is.
-        return "user:" + hashlib.sha256(identity.subject.encode()).hexdigest()[:32]
-    return f"ip:{request.client.host}" if request.client else "ip:unknown"
+        return "user:" + _digest(identity.subject)
+    host = request.client.host if request.client else "unknown"
+    # An address is at most 45 characters; anything longer came from a header, and is hashed
+    # so that it cannot make a key of any length.
+    return f"ip:{host}" if len(host) <= 45 else f"ip:{_digest(host)}"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
