@@ -58,6 +58,9 @@ return {0, 0}
 """
 
 # Seconds in each unit a rate may be written in ("minute", "minutes", "m"...).
+# One Redis Cluster hash tag for every bucket, so that the buckets of one request share a slot
+# and one script can count them all.
+HASH_TAG = "{rate}"
 _UNITS = (
     *(("s", 1), ("second", 1), ("m", 60), ("minute", 60)),
     *(("h", 3_600), ("hour", 3_600), ("d", 86_400), ("day", 86_400)),
@@ -129,9 +132,8 @@ class RateLimiter:
         self.prefix = prefix
 
     def key(self, limit: Limit, client: str) -> str:
-        # One hash tag for every bucket, so the buckets of one request share a Redis Cluster
-        # slot and one script can count them all.
-        return f"{self.prefix}:{{rate}}:{limit.scope}:{client if limit.per_client else '*'}"
+        whose = client if limit.per_client else "*"
+        return f"{self.prefix}:{HASH_TAG}:{limit.scope}:{whose}"
 
     async def admit(self, client: str, limits: Sequence[Limit]) -> None:
         """Count one request from `client` against every limit, or against none and raise
