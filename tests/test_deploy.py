@@ -46,6 +46,8 @@ README_SECTIONS = {
 
 # Set by the platform for the process, never read by the app itself.
 PLATFORM_VARIABLES = {"PORT", "RENDER_EXTERNAL_HOSTNAME", "FLY_APP_NAME", "PYTHON_VERSION"}
+# Read by uvicorn itself: the proxies whose X-Forwarded-For names the client (rate limits).
+PLATFORM_VARIABLES |= {"FORWARDED_ALLOW_IPS"}
 PORT = 8000
 HEALTH = "/healthz"
 
