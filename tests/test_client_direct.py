@@ -43,10 +43,10 @@ def test_the_fix_is_offered_with_a_label_that_says_when_to_pick_it() -> None:
 def test_it_generates_an_api_that_keeps_no_session_but_shares_a_store(tmp_path: Path) -> None:
     project = generate_client_direct(tmp_path / "app", token_ttl_seconds=30)
     package = project / "src" / "session_app"
-    present = ("app.py", "dev_upstream.py", "sessions/tokens.py", "routes/deps.py", "auth.py")
+    own = ("app.py", "dev_upstream.py", "sessions/tokens.py", "routes/deps.py", "auth.py")
     # The store the three fixes share: for client-direct, rate limits and refresh chains.
-    present += ("sessions/backend.py", "store_config.py", "dev_store.py", "rate_limits.py")
-    for path in (*present, "sessions/refresh_chains.py"):
+    shared = ("sessions/backend.py", "store_config.py", "dev_store.py", "rate_limits.py")
+    for path in (*own, *shared, "sessions/refresh_chains.py"):
         assert (package / path).is_file(), path
     # No session is stored, and nothing of the other fixes comes along.
     for absent in ("sessions/store.py", "sessions/keyspace.py", "sessions/models.py", "seed.py"):
