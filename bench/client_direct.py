@@ -95,9 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         "REDIS_URL": redis_url,
         "KEY_PREFIX": prefix,
         # What is measured is minting, not refusing.
-        "SESSION_CREATE_RATE": "1000000/second",
-        "MINT_RATE_PER_CLIENT": "1000000/second",
-        "MINT_RATE_GLOBAL": "1000000/second",
+        "SESSION_CREATE_RATE": "1000/second",
+        "MINT_RATE_PER_CLIENT": "1000/second",
+        "MINT_RATE_GLOBAL": "1000/second",
     }
     names = ("uvicorn", "uvloop", "httptools", "httpx", "itsdangerous", "fastapi")
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())

@@ -142,7 +142,9 @@ class RateLimiter:
         args = []
         for limit in limits:
             period_ms = limit.rate.period_seconds * 1000
-            args += [str(period_ms // limit.rate.count), str(period_ms)]
+            # At least 1 ms apart: the store counts in milliseconds (a key's PX must be > 0).
+            interval_ms = max(1, period_ms // limit.rate.count)
+            args += [str(interval_ms), str(period_ms)]
         try:
             refused, wait_ms = await self.backend.run(
                 _ADMIT, keys, args, effect=Effect.GUARDED_WRITE
