@@ -7,7 +7,11 @@ from .rate_limits import RateLimited
 from .sessions.backend import StoreOutcomeUnknown, StoreUnavailable
 from .sessions.minter import TokenMissing
 from .sessions.providers import ProviderUnavailable
-from .sessions.refresh_chains import RefreshChainExpired, RefreshTokenReused
+from .sessions.refresh_chains import (
+    RefreshChainExpired,
+    RefreshTokenForeign,
+    RefreshTokenReused,
+)
 from .sessions.tokens import TokenError, TokenExpired, TokenForeign
 
 # RFC 6750: tell the client which scheme to use and that this token will not do.
@@ -41,6 +45,7 @@ PROBLEMS = ProblemTable(
         RefreshTokenReused: ProblemType(
             401, "Refresh token already used", www_authenticate=REFUSED_BEARER
         ),
+        RefreshTokenForeign: ProblemType(403, "Refresh token of another caller"),
         RefreshChainExpired: ProblemType(
             401, "Session can no longer be refreshed", www_authenticate=REFUSED_BEARER
         ),

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response, status
 from pydantic import BaseModel
 
 from ..sessions.minter import Credentials
-from .deps import CreationAllowed, MinterDep, RefreshAllowed, RefreshClaims
+from .deps import CreationAllowed, MinterDep, MintingCaller, RefreshAllowed, RefreshClaims
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
 
@@ -60,11 +60,16 @@ def _issued(credentials: Credentials, response: Response) -> SessionOut:
 
 # ProviderUnavailable (502) when the provider cannot mint; then nothing was created or spent.
 @router.post("", status_code=status.HTTP_201_CREATED, dependencies=[CreationAllowed])
-async def create_session(response: Response, minter: MinterDep) -> SessionOut:
-    return _issued(await minter.create(), response)
+async def create_session(
+    caller: MintingCaller, response: Response, minter: MinterDep
+) -> SessionOut:
+    return _issued(await minter.create(caller), response)
 
 
 @router.post("/{session_id}/token", dependencies=[RefreshAllowed])
-async def refresh_token(claims: RefreshClaims, response: Response, minter: MinterDep) -> SessionOut:
-    """New credentials, and a new refresh token: the one sent is spent."""
-    return _issued(await minter.refresh(claims), response)
+async def refresh_token(
+    claims: RefreshClaims, caller: MintingCaller, response: Response, minter: MinterDep
+) -> SessionOut:
+    """New credentials, and a new refresh token: the one sent is spent. A session created with
+    an identity is refreshed by that identity only."""
+    return _issued(await minter.refresh(claims, caller), response)

@@ -10,6 +10,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
+from ..auth import Identity
 from .providers import Connect, Provider
 from .refresh_chains import RefreshChains
 from .tokens import REFRESH_AUDIENCE, Claims, TokenCodec, TokenError
@@ -53,16 +54,17 @@ class SessionMinter:
         # 128 random bits as hex: unguessable, and safe in URLs and log lines.
         return secrets.token_hex(16)
 
-    async def create(self) -> Credentials:
-        """A new session's first credentials; ProviderUnavailable if the provider cannot mint."""
+    async def create(self, caller: Identity | None) -> Credentials:
+        """A new session's first credentials, refreshable by `caller` alone when it has an
+        identity; ProviderUnavailable if the provider cannot mint."""
         session_id = self.new_session_id()
         connect = await self.provider.connect(session_id)
         token_id = secrets.token_hex(16)
-        await self._chains.start(session_id, token_id)
+        await self._chains.start(session_id, token_id, caller)
         chain_expires_at = int(time.time()) + self._chains.max_seconds
         return self._credentials(session_id, connect, token_id, chain_expires_at)
 
-    async def refresh(self, spent: Claims) -> Credentials:
+    async def refresh(self, spent: Claims, caller: Identity | None) -> Credentials:
         """New credentials for the session of a verified refresh token, which is spent by it.
 
         The provider mints first: when it cannot (502), the token is still unspent and the
@@ -70,7 +72,7 @@ class SessionMinter:
         """
         connect = await self.provider.connect(spent.session_id)
         token_id = secrets.token_hex(16)
-        chain_left = await self._chains.rotate(spent.session_id, spent.token_id, token_id)
+        chain_left = await self._chains.rotate(spent.session_id, spent.token_id, token_id, caller)
         chain_expires_at = int(time.time()) + chain_left
         return self._credentials(spent.session_id, connect, token_id, chain_expires_at)
 

@@ -1,10 +1,13 @@
 """RefreshChains: each session's refresh tokens, spent once, in the store every instance shares.
 
-A session's refresh tokens form one chain. The store keeps one key per chain,
-`{prefix}:refresh:{session_id}`, holding the id of the one token that may be used next; it lives
-REFRESH_CHAIN_MAX_SECONDS from the session's creation and is never extended. A refresh swaps
-the presented id for the new token's id, atomically, in one Lua script:
+A session's refresh tokens form one chain. The store keeps one hash per chain,
+`{prefix}:refresh:{session_id}`: `next`, the id of the one token that may be used next, and
+`owner`, a digest of the identity that created the session ("" when it had none). It lives
+REFRESH_CHAIN_MAX_SECONDS from the session's creation and is never extended. A refresh is one
+Lua script, atomic whichever instance runs it:
 
+- a caller other than the owner: refused, and the chain left alone, so that someone else's
+  copy of a token can neither use it nor revoke it (RefreshTokenForeign);
 - the current token: spent, the new one is current (`rotate` returns);
 - a spent token: someone replays it (a stolen copy, or a client that lost the race), so the
   whole chain is revoked, the newest token included (RefreshTokenReused);
@@ -14,31 +17,45 @@ Two instances refreshing with one token at the same moment: one script runs firs
 the other sees a spent token, and revokes the chain.
 """
 
+import hashlib
+
+from ..auth import Identity
 from .backend import Effect, StoreBackend
 from .tokens import TokenError
 
 REVOKED = "revoked"
 
-# KEYS: the chain; ARGV: first token id, lifetime ms
+# KEYS: the chain; ARGV: first token id, lifetime ms, owner
 _START = """
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('HSET', KEYS[1], 'next', ARGV[1], 'owner', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 """
 
-# KEYS: the chain; ARGV: presented token id, new token id, the revoked mark
-# -> {"rotated", ms the chain has left} | {"reused", 0} | {"expired", 0}
+# KEYS: the chain; ARGV: presented token id, new token id, the revoked mark, caller
+# -> {"rotated", ms the chain has left} | {"foreign" | "reused" | "expired", 0}
 _ROTATE = """
-local current = redis.call('GET', KEYS[1])
-if not current then
+local chain = redis.call('HMGET', KEYS[1], 'next', 'owner')
+if not chain[1] then
   return {'expired', 0}
 end
-if current ~= ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[3], 'KEEPTTL')
+if chain[2] ~= '' and chain[2] ~= ARGV[4] then
+  return {'foreign', 0}
+end
+if chain[1] ~= ARGV[1] then
+  redis.call('HSET', KEYS[1], 'next', ARGV[3])
   return {'reused', 0}
 end
-redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+redis.call('HSET', KEYS[1], 'next', ARGV[2])
 return {'rotated', redis.call('PTTL', KEYS[1])}
 """
+
+
+def owner_of(identity: Identity | None) -> str:
+    """What a chain records of its creator: a digest, so the store holds no user id."""
+    if identity is None:
+        return ""
+    return hashlib.sha256(identity.subject.encode()).hexdigest()[:32]
 
 
 class RefreshTokenReused(TokenError):
@@ -48,6 +65,16 @@ class RefreshTokenReused(TokenError):
         super().__init__(
             "This refresh token was already used, so every refresh token of the session is "
             "revoked; start a new session.",
+            session_id=session_id,
+        )
+
+
+class RefreshTokenForeign(TokenError):
+    code = "refresh_token_foreign"
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(
+            "This session was created by another caller; only its creator may refresh it.",
             session_id=session_id,
         )
 
@@ -72,23 +99,32 @@ class RefreshChains:
     def key(self, session_id: str) -> str:
         return f"{self.prefix}:refresh:{session_id}"
 
-    async def start(self, session_id: str, token_id: str) -> None:
-        """A new session's chain, with `token_id` its only usable token."""
+    async def start(self, session_id: str, token_id: str, owner: Identity | None) -> None:
+        """A new session's chain, with `token_id` its only usable token; only `owner` may use
+        it, or anyone when the session was created without an identity."""
         await self.backend.run(
             _START,
             [self.key(session_id)],
-            [token_id, str(self.max_seconds * 1000)],
+            [token_id, str(self.max_seconds * 1000), owner_of(owner)],
             # Run twice, it sets the same value: safe to retry on a lost connection.
             effect=Effect.GUARDED_WRITE,
         )
 
-    async def rotate(self, session_id: str, spent: str, fresh: str) -> int:
+    async def rotate(
+        self, session_id: str, spent: str, fresh: str, caller: Identity | None
+    ) -> int:
         """Spend token `spent` and make `fresh` the current one; the seconds the chain has
-        left. RefreshTokenReused or RefreshChainExpired when `spent` may not be used."""
+        left. RefreshTokenForeign, RefreshTokenReused or RefreshChainExpired when `caller` may
+        not use `spent`."""
         # Never retried: a second run would find `spent` already spent, and revoke the chain.
         outcome, left_ms = await self.backend.run(
-            _ROTATE, [self.key(session_id)], [spent, fresh, REVOKED], effect=Effect.WRITE
+            _ROTATE,
+            [self.key(session_id)],
+            [spent, fresh, REVOKED, owner_of(caller)],
+            effect=Effect.WRITE,
         )
+        if outcome == "foreign":
+            raise RefreshTokenForeign(session_id)
         if outcome == "reused":
             raise RefreshTokenReused(session_id)
         if outcome != "rotated":
