@@ -110,9 +110,7 @@ class RefreshChains:
             effect=Effect.GUARDED_WRITE,
         )
 
-    async def rotate(
-        self, session_id: str, spent: str, fresh: str, caller: Identity | None
-    ) -> int:
+    async def rotate(self, session_id: str, spent: str, fresh: str, caller: Identity | None) -> int:
         """Spend token `spent` and make `fresh` the current one; the seconds the chain has
         left. RefreshTokenForeign, RefreshTokenReused or RefreshChainExpired when `caller` may
         not use `spent`."""
