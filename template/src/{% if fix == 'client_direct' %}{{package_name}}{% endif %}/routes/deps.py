@@ -1,10 +1,11 @@
 """The dependencies of the HTTP API. The one route that takes `{session_id}` declares
 `RefreshClaims`: the session's refresh token, verified, is what this API knows of it.
 
-Minting (create and refresh) is guarded in this order: the refresh token is verified (no store
-needed), the caller must be allowed to mint (auth.py, REQUIRE_IDENTITY,
-ALLOW_ANONYMOUS_SESSIONS), then the mint counts against the rate limits every instance shares.
-A caller refused earlier counts against no limit, so junk cannot use up anyone's quota.
+The routes mint with the issuer `NewSessionDep` or `RefreshDep` gives them, made only once
+every check passed, in this order: the refresh token is verified (no store needed), the caller
+must be allowed to mint (auth.py, REQUIRE_IDENTITY, ALLOW_ANONYMOUS_SESSIONS), then the mint
+counts against the rate limits every instance shares. A caller refused earlier counts against
+no limit, so junk cannot use up anyone's quota.
 """
 
 from typing import Annotated
@@ -14,7 +15,7 @@ from fastapi import Depends, Header, Path, Request
 from ..auth import Identity, IdentityDep, IdentityRequired
 from ..rate_limits import ClientDep, RateLimiterDep, session_creation
 from ..sessions.backend import StoreBackend
-from ..sessions.minter import SessionMinter
+from ..sessions.minter import NewSessionIssuer, RefreshIssuer, SessionMinter
 from ..sessions.tokens import Claims
 from ..settings import Settings
 
@@ -68,27 +69,33 @@ async def authorize_minting(identity: IdentityDep, settings: SettingsDep) -> Ide
 MintingCaller = Annotated[Identity | None, Depends(authorize_minting)]
 
 
-async def limit_creation(
-    caller: MintingCaller, client: ClientDep, limiter: RateLimiterDep, settings: SettingsDep
-) -> None:
-    """SESSION_CREATE_RATE, MINT_RATE_PER_CLIENT and MINT_RATE_GLOBAL, counted together.
-
-    `caller` is not read: declaring it makes the caller's authorization run first."""
+async def new_session_issuer(
+    caller: MintingCaller,
+    client: ClientDep,
+    limiter: RateLimiterDep,
+    settings: SettingsDep,
+    minter: MinterDep,
+) -> NewSessionIssuer:
+    """Mints a new session for a caller that may mint, once SESSION_CREATE_RATE,
+    MINT_RATE_PER_CLIENT and MINT_RATE_GLOBAL have counted it (together, in one step)."""
     limits = [session_creation(settings.session_create_rate), *settings.mint_limits]
     await limiter.admit(client, limits)
+    return NewSessionIssuer(minter, caller)
 
 
-async def limit_refresh(
+async def refresh_issuer(
     claims: RefreshClaims,
     caller: MintingCaller,
     client: ClientDep,
     limiter: RateLimiterDep,
     settings: SettingsDep,
-) -> None:
-    """MINT_RATE_PER_CLIENT and MINT_RATE_GLOBAL, for a verified refresh token only."""
+    minter: MinterDep,
+) -> RefreshIssuer:
+    """Mints new credentials for a verified refresh token's session, for a caller that may
+    mint, once MINT_RATE_PER_CLIENT and MINT_RATE_GLOBAL have counted it."""
     await limiter.admit(client, settings.mint_limits)
+    return RefreshIssuer(minter, claims, caller)
 
 
-# For a route's `dependencies=[...]`: everything a mint must pass before the provider is asked.
-CreationAllowed = Depends(limit_creation)
-RefreshAllowed = Depends(limit_refresh)
+NewSessionDep = Annotated[NewSessionIssuer, Depends(new_session_issuer)]
+RefreshDep = Annotated[RefreshIssuer, Depends(refresh_issuer)]

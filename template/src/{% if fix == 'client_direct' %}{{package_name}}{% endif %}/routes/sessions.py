@@ -8,8 +8,8 @@ So any instance answers any request, and a restarted instance lost nothing.
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel
 
-from ..sessions.minter import Credentials
-from .deps import CreationAllowed, MinterDep, MintingCaller, RefreshAllowed, RefreshClaims
+from ..sessions.minter import Credentials, Issuer
+from .deps import NewSessionDep, RefreshClaims, RefreshDep
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
 
@@ -38,7 +38,9 @@ class SessionOut(BaseModel):
     refresh: RefreshOut
 
 
-def _issued(credentials: Credentials, response: Response) -> SessionOut:
+async def _issue(minter: Issuer, session_id: str, response: Response) -> SessionOut:
+    # ProviderUnavailable (502) when the provider cannot mint; then nothing was created or spent.
+    credentials: Credentials = await minter.issue(session_id)
     # Credentials: no browser or proxy cache may keep them.
     response.headers["Cache-Control"] = "no-store"
     connect = credentials.connect
@@ -58,18 +60,12 @@ def _issued(credentials: Credentials, response: Response) -> SessionOut:
     )
 
 
-# ProviderUnavailable (502) when the provider cannot mint; then nothing was created or spent.
-@router.post("", status_code=status.HTTP_201_CREATED, dependencies=[CreationAllowed])
-async def create_session(
-    caller: MintingCaller, response: Response, minter: MinterDep
-) -> SessionOut:
-    return _issued(await minter.create(caller), response)
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_session(response: Response, minter: NewSessionDep) -> SessionOut:
+    return await _issue(minter, minter.new_session_id(), response)
 
 
-@router.post("/{session_id}/token", dependencies=[RefreshAllowed])
-async def refresh_token(
-    claims: RefreshClaims, caller: MintingCaller, response: Response, minter: MinterDep
-) -> SessionOut:
-    """New credentials, and a new refresh token: the one sent is spent. A session created with
-    an identity is refreshed by that identity only."""
-    return _issued(await minter.refresh(claims, caller), response)
+@router.post("/{session_id}/token")
+async def refresh_token(claims: RefreshClaims, response: Response, minter: RefreshDep) -> SessionOut:
+    """New credentials and the next refresh token; the one sent is spent."""
+    return await _issue(minter, claims.session_id, response)

@@ -9,6 +9,7 @@ works once, on any instance.
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 from ..auth import Identity
 from .providers import Connect, Provider
@@ -54,10 +55,9 @@ class SessionMinter:
         # 128 random bits as hex: unguessable, and safe in URLs and log lines.
         return secrets.token_hex(16)
 
-    async def create(self, caller: Identity | None) -> Credentials:
+    async def create(self, session_id: str, caller: Identity | None) -> Credentials:
         """A new session's first credentials, refreshable by `caller` alone when it has an
         identity; ProviderUnavailable if the provider cannot mint."""
-        session_id = self.new_session_id()
         connect = await self.provider.connect(session_id)
         token_id = secrets.token_hex(16)
         await self._chains.start(session_id, token_id, caller)
@@ -92,3 +92,34 @@ class SessionMinter:
         if not token:
             raise TokenMissing
         return self._codec.verify(token, REFRESH_AUDIENCE, session_id)
+
+
+class Issuer(Protocol):
+    """Mints a session's credentials for the caller of one request (routes/deps.py makes it,
+    once the caller passed every check)."""
+
+    async def issue(self, session_id: str) -> Credentials: ...
+
+
+@dataclass(frozen=True)
+class NewSessionIssuer:
+    minter: SessionMinter
+    caller: Identity | None
+
+    def new_session_id(self) -> str:
+        return self.minter.new_session_id()
+
+    async def issue(self, session_id: str) -> Credentials:
+        return await self.minter.create(session_id, self.caller)
+
+
+@dataclass(frozen=True)
+class RefreshIssuer:
+    minter: SessionMinter
+    # The verified refresh token this request presented; issuing spends it.
+    spent: Claims
+    caller: Identity | None
+
+    async def issue(self, session_id: str) -> Credentials:
+        assert session_id == self.spent.session_id, "a refresh token is for its own session"
+        return await self.minter.refresh(self.spent, self.caller)
