@@ -1,7 +1,7 @@
 """The dependencies of the HTTP API. The one route that takes `{session_id}` declares
 `RefreshClaims`: the session's refresh token, verified, is what this API knows of it.
 
-The routes mint with the issuer `NewSessionDep` or `RefreshDep` gives them, made only once
+The routes mint with the issuer `Creator` or `Refresher` gives them, made only once
 every check passed, in this order: the refresh token is verified (no store needed), the caller
 must be allowed to mint (auth.py, REQUIRE_IDENTITY, ALLOW_ANONYMOUS_SESSIONS), then the mint
 counts against the rate limits every instance shares. A caller refused earlier counts against
@@ -97,5 +97,5 @@ async def refresh_issuer(
     return RefreshIssuer(minter, claims, caller)
 
 
-NewSessionDep = Annotated[NewSessionIssuer, Depends(new_session_issuer)]
-RefreshDep = Annotated[RefreshIssuer, Depends(refresh_issuer)]
+Creator = Annotated[NewSessionIssuer, Depends(new_session_issuer)]
+Refresher = Annotated[RefreshIssuer, Depends(refresh_issuer)]

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response, status
 from pydantic import BaseModel
 
 from ..sessions.minter import Credentials, Issuer
-from .deps import NewSessionDep, RefreshClaims, RefreshDep
+from .deps import Creator, RefreshClaims, Refresher
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
 
@@ -61,11 +61,11 @@ async def _issue(minter: Issuer, session_id: str, response: Response) -> Session
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def create_session(response: Response, minter: NewSessionDep) -> SessionOut:
+async def create_session(response: Response, minter: Creator) -> SessionOut:
     return await _issue(minter, minter.new_session_id(), response)
 
 
 @router.post("/{session_id}/token")
-async def refresh_token(claims: RefreshClaims, response: Response, minter: RefreshDep) -> SessionOut:
+async def refresh_token(claims: RefreshClaims, response: Response, minter: Refresher) -> SessionOut:
     """New credentials and the next refresh token; the one sent is spent."""
     return await _issue(minter, claims.session_id, response)
