@@ -20,7 +20,7 @@ the other sees a spent token, and revokes the chain.
 import hashlib
 
 from ..auth import Identity
-from .backend import Effect, StoreBackend
+from .backend import Effect, StoreBackend, StoreOutcomeUnknown, StoreUnavailable
 from .tokens import TokenError
 
 REVOKED = "revoked"
@@ -102,13 +102,17 @@ class RefreshChains:
     async def start(self, session_id: str, token_id: str, owner: Identity | None) -> None:
         """A new session's chain, with `token_id` its only usable token; only `owner` may use
         it, or anyone when the session was created without an identity."""
-        await self.backend.run(
-            _START,
-            [self.key(session_id)],
-            [token_id, str(self.max_seconds * 1000), owner_of(owner)],
-            # Run twice, it sets the same value: safe to retry on a lost connection.
-            effect=Effect.GUARDED_WRITE,
-        )
+        try:
+            await self.backend.run(
+                _START,
+                [self.key(session_id)],
+                [token_id, str(self.max_seconds * 1000), owner_of(owner)],
+                # Run twice, it sets the same value: safe to retry on a lost connection.
+                effect=Effect.GUARDED_WRITE,
+            )
+        except StoreOutcomeUnknown as error:
+            # Nothing the client could use was made: the session id was never handed out.
+            raise StoreUnavailable(f"the refresh chain could not be started: {error}") from error
 
     async def rotate(self, session_id: str, spent: str, fresh: str, caller: Identity | None) -> int:
         """Spend token `spent` and make `fresh` the current one; the seconds the chain has
