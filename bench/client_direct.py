@@ -1,7 +1,8 @@
 """Client-direct: what minting a token costs, through a real uvicorn process.
 
-* latency: POST /api/sessions (the local provider: a random session id and two signed tokens)
-  against GET /healthz on the same instance, the cheapest route the app has. Measured in
+* latency: POST /api/sessions (the local provider: a random session id, two signed tokens, and
+  two store round trips: the rate limits counted, the refresh chain started) against
+  GET /healthz on the same instance (one store round trip, a PING). Measured in
   interleaved batches on one warm keep-alive connection (a sequential httpx client), the order
   alternating every round so drift on a noisy machine hits both alike. Target: mint p50 /
   healthz p50 <= 1.2.
@@ -9,15 +10,19 @@
   several requests in flight, the Python client on the same small machine, not the server,
   would set the pace.)
 * memory: the API's resident set size (VmRSS) after 10 sessions and after 10,000, on a fresh
-  process: equal within 5 % if the API keeps nothing per session.
+  process: equal within 5 % if the API keeps nothing per session (its refresh chains are in
+  the store).
 
 The instance is started as the generated project's cluster starts it (`cluster.start_instance`:
 `python -m uvicorn <package>.main:app --no-access-log`, uvloop and httptools from
-uvicorn[standard]). Only 127.0.0.1 is contacted; every loop is bounded.
+uvicorn[standard]), on the Redis at REDIS_URL, under a key prefix of its own that it deletes
+afterwards, with rate limits high enough never to refuse. Only 127.0.0.1 and that Redis are
+contacted; every loop is bounded.
 
 Run it with the generated project's interpreter (Linux: memory is read from /proc):
 
-    ../bench-cd/.venv/bin/python bench/client_direct.py --package session_app
+    REDIS_URL=redis://localhost:6379/0 ../bench-cd/.venv/bin/python bench/client_direct.py \
+        --package session_app
 """
 
 import argparse
@@ -79,7 +84,21 @@ def main(argv: list[str] | None = None) -> int:
     key = subprocess.run(  # noqa: S603 - our interpreter, our package's keygen
         [sys.executable, "-m", args.package, "keygen"], capture_output=True, text=True, check=True
     ).stdout.strip()
-    env = {"SESSION_KEYS": key, "UPSTREAM_PROVIDER": "local", "APP_ENV": "development"}
+    redis_url = os.environ.get("REDIS_URL")
+    if not redis_url:
+        raise BenchError("set REDIS_URL: the API counts rate limits and keeps refresh chains there")
+    prefix = f"bench-{os.getpid()}"
+    env = {
+        "SESSION_KEYS": key,
+        "UPSTREAM_PROVIDER": "local",
+        "APP_ENV": "development",
+        "REDIS_URL": redis_url,
+        "KEY_PREFIX": prefix,
+        # What is measured is minting, not refusing.
+        "SESSION_CREATE_RATE": "1000/second",
+        "MINT_RATE_PER_CLIENT": "1000/second",
+        "MINT_RATE_GLOBAL": "1000/second",
+    }
     names = ("uvicorn", "uvloop", "httptools", "httpx", "itsdangerous", "fastapi")
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     print(
@@ -150,8 +169,21 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             instance.stop()
 
+    forget(redis_url, prefix)
     report(results, args)
     return 0
+
+
+def forget(redis_url: str, prefix: str) -> None:
+    """Delete every key the bench's instances wrote."""
+    import redis  # the generated project's dependency, in the interpreter that runs this
+
+    store = redis.Redis.from_url(redis_url)
+    try:
+        for key in store.scan_iter(f"{prefix}:*", count=1_000):
+            store.delete(key)
+    finally:
+        store.close()
 
 
 def report(results: dict[str, Any], args: argparse.Namespace) -> None:

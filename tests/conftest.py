@@ -96,20 +96,16 @@ def assert_all_passed(pytest_output: str) -> None:
     assert "failed" not in summary and "skipped" not in summary and "error" not in summary, summary
 
 
-def passes_its_own_checks_and_suite(project: Path, redis_url: str | None) -> None:
+def passes_its_own_checks_and_suite(project: Path, redis_url: str) -> None:
     """What a new user of a generated project runs: install, lint, type-check, and the
-    multi-instance suite, every test passing and none skipped. With `redis_url` the suite runs
-    against that Redis; without it, it must not need a store at all."""
+    multi-instance suite against the Redis at `redis_url`, every test passing and none
+    skipped."""
     uv(project, "sync")
     uv(project, "run", "ruff", "check", ".")
     uv(project, "run", "ruff", "format", "--check", ".")
     uv(project, "run", "mypy")
-    if redis_url is None:
-        output = uv(project, "run", "pytest")
-        assert "session store: none" in output
-    else:
-        output = uv(project, "run", "pytest", REDIS_URL=redis_url)
-        assert "session store: REDIS_URL" in output
+    output = uv(project, "run", "pytest", REDIS_URL=redis_url)
+    assert "session store: REDIS_URL" in output
     assert_all_passed(output)
 
 

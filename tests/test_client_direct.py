@@ -1,6 +1,7 @@
 """The client-direct fix: its questions, and every combination of its answers generated,
 installed in its own venv, and put through its own tool chain and multi-instance test suite
-(real uvicorn processes and a headless Chromium; no store)."""
+(real uvicorn processes, a real Redis for rate limits and refresh chains, and a headless
+Chromium)."""
 
 from pathlib import Path
 from typing import Any
@@ -39,18 +40,24 @@ def test_the_fix_is_offered_with_a_label_that_says_when_to_pick_it() -> None:
         assert when == "False", f"{question} is asked for client_direct"
 
 
-def test_it_generates_a_stateless_api_without_the_store(tmp_path: Path) -> None:
+def test_it_generates_an_api_that_keeps_no_session_but_shares_a_store(tmp_path: Path) -> None:
     project = generate_client_direct(tmp_path / "app", token_ttl_seconds=30)
     package = project / "src" / "session_app"
-    for present in ("app.py", "dev_upstream.py", "sessions/tokens.py", "routes/deps.py"):
-        assert (package / present).is_file(), present
-    for absent in ("sessions/store.py", "sessions/backend.py", "sessions/models.py", "seed.py"):
+    own = ("app.py", "dev_upstream.py", "sessions/tokens.py", "routes/deps.py", "auth.py")
+    # The store the three fixes share: for client-direct, rate limits and refresh chains.
+    shared = ("sessions/backend.py", "store_config.py", "dev_store.py", "rate_limits.py")
+    for path in (*own, *shared, "sessions/refresh_chains.py"):
+        assert (package / path).is_file(), path
+    # No session is stored, and nothing of the other fixes comes along.
+    for absent in ("sessions/store.py", "sessions/keyspace.py", "sessions/models.py", "seed.py"):
         assert not (package / absent).exists(), absent
-    assert not (package / "dev_store.py").exists() and not (package / "realtime").exists()
-    assert (project / "tests" / "test_openai_provider.py").is_file()
+    assert not (package / "routes" / "events.py").exists() and not (package / "realtime").exists()
+    for test in ("test_openai_provider.py", "test_minting_guards.py", "test_refresh_rotation.py"):
+        assert (project / "tests" / test).is_file(), test
     assert not (project / "tests" / "test_hydration_routes.py").exists()
     pyproject = (project / "pyproject.toml").read_text()
-    assert "redis" not in pyproject and "fakeredis" not in pyproject
+    assert '"redis[hiredis]' in pyproject and '"fakeredis[lua]' in pyproject
+    assert "sse-starlette" not in pyproject and "httpx-sse" not in pyproject
     settings = (package / "settings.py").read_text()
     assert "default=30, ge=10" in settings
     assert 'upstream_provider: Literal["local", "openai"] = "local"' in settings
@@ -88,8 +95,8 @@ def test_an_unknown_provider_is_refused(tmp_path: Path) -> None:
 @pytest.mark.matrix
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_the_generated_project_passes_its_own_checks_and_suite(
-    tmp_path: Path, provider: str
+    tmp_path: Path, provider: str, redis_url: str
 ) -> None:
     project = generate_client_direct(tmp_path / "app", upstream_provider=provider)
-    # No REDIS_URL: this project keeps no session state, so it must not need a store.
-    passes_its_own_checks_and_suite(project, redis_url=None)
+    # Its rate limits and refresh chains are shared by every instance through the store.
+    passes_its_own_checks_and_suite(project, redis_url=redis_url)

@@ -46,6 +46,8 @@ README_SECTIONS = {
 
 # Set by the platform for the process, never read by the app itself.
 PLATFORM_VARIABLES = {"PORT", "RENDER_EXTERNAL_HOSTNAME", "FLY_APP_NAME", "PYTHON_VERSION"}
+# Read by uvicorn itself: the proxies whose X-Forwarded-For names the client (rate limits).
+PLATFORM_VARIABLES |= {"FORWARDED_ALLOW_IPS"}
 PORT = 8000
 HEALTH = "/healthz"
 
@@ -275,26 +277,24 @@ def test_ports_and_health_paths_agree_with_the_app(project: Path) -> None:
 
 def test_stores_match_the_fix(project: Path) -> None:
     texts = deploy_texts(project)
-    fix = answers_of(project)["fix"]
     compose = yaml.safe_load(texts["compose.yaml"])["services"]
     render = yaml.safe_load(texts["render.yaml"])["services"]
     workflow = yaml.safe_load(texts[".github/workflows/ci.yml"])["jobs"]["test"]
-    if fix == "client_direct":
-        assert "redis" not in compose
-        assert all(service["type"] != "keyvalue" for service in render)
-        assert "services" not in workflow and "REDIS_URL" not in workflow["env"]
-    else:
-        assert compose["api"]["environment"]["REDIS_URL"] == "redis://redis:6379/0"
-        store = next(service for service in render if service["type"] == "keyvalue")
-        assert store["ipAllowList"] == []
-        reference = next(v for v in render[0]["envVars"] if v.get("key") == "REDIS_URL")
-        assert reference["fromService"] == {
-            "type": "keyvalue",
-            "name": store["name"],
-            "property": "connectionString",
-        }
-        assert workflow["services"]["redis"]["ports"] == ["6379:6379"]
-        assert workflow["env"]["REDIS_URL"] == "redis://localhost:6379/0"
+    # Every fix keeps something in the store: sessions, or client-direct's rate limits and
+    # refresh chains.
+    assert compose["api"]["environment"]["REDIS_URL"] == "redis://redis:6379/0"
+    # Only the proxy reaches the replicas: uvicorn takes the client's address from it.
+    assert compose["api"]["environment"]["FORWARDED_ALLOW_IPS"] == "*"
+    store = next(service for service in render if service["type"] == "keyvalue")
+    assert store["ipAllowList"] == []
+    reference = next(v for v in render[0]["envVars"] if v.get("key") == "REDIS_URL")
+    assert reference["fromService"] == {
+        "type": "keyvalue",
+        "name": store["name"],
+        "property": "connectionString",
+    }
+    assert workflow["services"]["redis"]["ports"] == ["6379:6379"]
+    assert workflow["env"]["REDIS_URL"] == "redis://localhost:6379/0"
 
 
 def test_the_workflow_runs_the_projects_own_checks(project: Path) -> None:
@@ -395,7 +395,7 @@ def test_the_readme_lists_each_targets_variables(projects: dict[str, Path]) -> N
     for section in ("### Docker Compose", "### Vercel", "### Render", "### Fly.io"):
         text = openai.split(section, 1)[1].split("\n### ", 1)[0]
         assert "`OPENAI_API_KEY`" in text, section
-        assert "`REDIS_URL`" not in text, section
+        assert "`REDIS_URL`" in text or "`KV_URL`" in text, section
     stateful = readme_deploy_section(projects["stateful"])
     assert "`REALTIME_PUBLIC_URL`" in stateful.split("### Render", 1)[1]
 
@@ -529,4 +529,5 @@ def test_the_production_install_has_what_deployments_run(
     script = "; ".join(f"import {entry}" for entry in entries) + "; print('imported')"
     production = {"APP_ENV": "production", "SESSION_KEYS": key, "REDIS_URL": redis_url}
     production["REALTIME_PUBLIC_URL"] = "ws://127.0.0.1:8101"
+    production["ALLOW_ANONYMOUS_SESSIONS"] = "true"
     assert "imported" in uv(project, *python, "-c", script, **production).splitlines()

@@ -170,7 +170,7 @@ def test_every_choice_fits_80_columns_with_when_to_pick_it_first(fix: str) -> No
 FOREIGN = {
     "kv_seed": ("realtime", "owner", "token", "upstream"),
     "stateful": ("seed", "Vercel KV", "token"),
-    "client_direct": ("seed", "Redis", "store", "owner", "Key Value"),
+    "client_direct": ("seed", "owner", "Vercel KV"),
 }
 
 

@@ -205,7 +205,7 @@ def test_an_update_from_the_previous_release_keeps_the_users_edits(
     assert_user_edits_kept(project, fix)
     fresh = copy(template_repo, tmp_path / "fresh", current_version(), **FIXES[fix])
     assert_matches_a_fresh_copy(project, fresh, USER_FILES)
-    passes_its_own_checks_and_suite(project, None if fix == "client_direct" else redis_url)
+    passes_its_own_checks_and_suite(project, redis_url)
 
 
 def test_a_kv_seed_project_of_0_1_0_updates_to_this_release_without_trust(

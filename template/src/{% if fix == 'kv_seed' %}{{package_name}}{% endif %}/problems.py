@@ -2,6 +2,7 @@
 
 from .errors import ProblemTable, ProblemType
 from .limits import BodyTooLarge
+from .rate_limits import RateLimited
 from .sessions.backend import StoreOutcomeUnknown, StoreUnavailable
 from .sessions.event_hub import TooManyStreams
 from .sessions.idempotency import IdempotencyKeyInvalid, IdempotencyKeyReused
@@ -13,6 +14,7 @@ from .sessions.store import SessionBusy, SessionNotFound
 PROBLEMS = ProblemTable(
     {
         BodyTooLarge: ProblemType(413, "Request body too large"),
+        RateLimited: ProblemType(429, "Too many requests"),
         StoreUnavailable: ProblemType(
             503,
             "Session store unavailable",

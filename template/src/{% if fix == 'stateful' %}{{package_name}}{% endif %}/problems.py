@@ -5,6 +5,7 @@ from enum import IntEnum
 
 from .errors import ProblemTable, ProblemType
 from .limits import BodyTooLarge
+from .rate_limits import RateLimited
 from .realtime.upstream import AudioEmpty, AudioTooLarge, MessageInvalid, UpstreamUnavailable
 from .sessions.backend import StoreOutcomeUnknown, StoreUnavailable
 from .sessions.connect_tokens import TokenInQuery
@@ -41,6 +42,7 @@ REFUSED_BEARER = 'Bearer error="invalid_token"'
 PROBLEMS = ProblemTable(
     {
         BodyTooLarge: ProblemType(413, "Request body too large"),
+        RateLimited: ProblemType(429, "Too many requests"),
         StoreUnavailable: ProblemType(
             503,
             "Session store unavailable",

@@ -20,6 +20,10 @@ class ClientError(Exception):
         self.detail = detail
         self.extra = extra
 
+    def headers(self) -> dict[str, str]:
+        """Headers this one error adds to its problem's own (a Retry-After it computed)."""
+        return {}
+
 
 @dataclass(frozen=True)
 class ProblemType:

@@ -74,9 +74,8 @@ def problem_response(
 def client_error_response(exc: ClientError) -> JSONResponse:
     problem = PROBLEMS[type(exc)]
     detail = problem.detail or exc.detail
-    return problem_response(
-        problem.status, exc.code, problem.title, detail, problem.headers, **exc.extra
-    )
+    headers = {**problem.headers, **exc.headers()}
+    return problem_response(problem.status, exc.code, problem.title, detail, headers, **exc.extra)
 
 
 async def _on_client_error(request: Request, exc: Exception) -> JSONResponse:

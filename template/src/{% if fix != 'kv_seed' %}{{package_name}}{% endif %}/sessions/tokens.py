@@ -1,6 +1,7 @@
 """TokenCodec: short-lived tokens scoped to one session and one audience.
 
-A token is `payload.signature`: the payload is compact JSON `{"sid", "aud", "exp"}` in base64url,
+A token is `payload.signature`: the payload is compact JSON `{"sid", "aud", "exp"}` in base64url
+(plus `"jti"`, the token's own id, for tokens the store keeps track of),
 the signature itsdangerous's HMAC-SHA256 over it. It proves that this API issued the token, for
 that session and that audience, until `exp`; it carries no secret, so a browser may hold it.
 Keys rotate as a list: the first signs, every key verifies.
@@ -49,6 +50,8 @@ class Claims:
     session_id: str
     audience: str
     expires_at: int
+    # Set on tokens whose use the store records (refresh tokens, spent once); else "".
+    token_id: str = ""
 
 
 class TokenCodec:
@@ -63,9 +66,17 @@ class TokenCodec:
             digest_method=hashlib.sha256,
         )
 
-    def mint(self, session_id: str, audience: str, ttl_seconds: int) -> tuple[str, Claims]:
-        claims = Claims(session_id, audience, int(time.time()) + ttl_seconds)
-        payload = {"sid": session_id, "aud": audience, "exp": claims.expires_at}
+    def mint(
+        self, session_id: str, audience: str, ttl_seconds: int, token_id: str = ""
+    ) -> tuple[str, Claims]:
+        claims = Claims(session_id, audience, int(time.time()) + ttl_seconds, token_id)
+        payload: dict[str, str | int] = {
+            "sid": session_id,
+            "aud": audience,
+            "exp": claims.expires_at,
+        }
+        if token_id:
+            payload["jti"] = token_id
         text = json.dumps(payload, separators=(",", ":")).encode()
         token = self._signer.sign(base64.urlsafe_b64encode(text).rstrip(b"="))
         return token.decode("ascii"), claims
@@ -80,7 +91,12 @@ class TokenCodec:
             raise TokenInvalid("the token failed verification (tampered or not ours)") from None
         try:
             payload = json.loads(base64.urlsafe_b64decode(encoded + b"=" * (-len(encoded) % 4)))
-            claims = Claims(str(payload["sid"]), str(payload["aud"]), int(payload["exp"]))
+            claims = Claims(
+                str(payload["sid"]),
+                str(payload["aud"]),
+                int(payload["exp"]),
+                str(payload.get("jti", "")),
+            )
         except (binascii.Error, KeyError, TypeError, ValueError):
             # Authentic but unreadable means a bug or a format change, never a client's input.
             raise TokenInvalid("the token's claims cannot be read") from None

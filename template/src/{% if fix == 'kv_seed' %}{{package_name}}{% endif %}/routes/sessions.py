@@ -7,6 +7,7 @@ from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import assistant
+from ..rate_limits import SessionCreationLimit
 from ..sessions.idempotency import REPLAYED_HEADER, KeptAnswer, replayed
 from ..sessions.keyspace import WriteConflict
 from ..sessions.models import Session, Turn
@@ -58,7 +59,7 @@ def _session_out(response: Response, stored: Stored) -> SessionOut:
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, dependencies=[SessionCreationLimit])
 async def create_session(response: Response, store: StoreDep, codec: CodecDep) -> SessionOut:
     session = Session.new()
     seed = codec.encode(session) or ""

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import ClientError
+from ..rate_limits import SessionCreationLimit
 from ..realtime.upstream import AudioEmpty, AudioTooLarge, UpstreamUnavailable
 from ..sessions.backend import StoreOutcomeUnknown, StoreUnavailable
 from ..sessions.connect_tokens import SOCKET_PROTOCOL, ConnectTokens, socket_protocols
@@ -86,7 +87,7 @@ def _connect(tokens: ConnectTokens, session_id: str, placement: Placement) -> Co
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, dependencies=[SessionCreationLimit])
 async def create_session(
     response: Response, store: StoreDep, owners: OwnersDep, tokens: TokensDep
 ) -> Connectable:
