@@ -1,5 +1,6 @@
 """The browser's WebSocket to the session's owner: `/ws/sessions/{session_id}?token=...`."""
 
+import asyncio
 import base64
 import contextlib
 import re
@@ -7,7 +8,7 @@ import re
 import orjson
 from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
-from starlette.websockets import WebSocketState
+from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from ..errors import ClientError
 from ..problems import PROBLEMS
@@ -69,10 +70,15 @@ async def session_socket(websocket: WebSocket, session_id: str, token: str = "")
 
 
 async def _serve(websocket: WebSocket, session_id: str, live: LiveRegistry, max_audio: int) -> None:
-    """Relay the browser's inputs until it leaves; turns reach it through its listener."""
+    """Relay the browser's inputs until it leaves; replies and turns reach it through its
+    listener. `{"type": "cancel"}` stops the reply in progress (barge-in)."""
+    # One exchange at a time, as before; the socket is read meanwhile, so a cancel can land.
+    exchange: asyncio.Task[None] | None = None
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
+            if exchange is not None:
+                await exchange  # recorded all the same, as if the browser had stayed
             return
         refused: type[ClientError] | None = None
         if message.get("bytes") is not None:
@@ -81,13 +87,24 @@ async def _serve(websocket: WebSocket, session_id: str, live: LiveRegistry, max_
             refused = AudioTooLarge if len(audio) > max_audio else None
         else:
             try:
-                item = Input.model_validate({**orjson.loads(message["text"]), "kind": "text"})
+                said = orjson.loads(message["text"])
+                if isinstance(said, dict) and said.get("type") == "cancel":
+                    await live.cancel(session_id)
+                    continue
+                item = Input.model_validate({**said, "kind": "text"})
                 refused = None if item.text else MessageInvalid
             except (orjson.JSONDecodeError, ValidationError, TypeError):
                 refused = MessageInvalid
         if refused:
             await _send_error(websocket, refused)
             continue
+        if exchange is not None:
+            await exchange
+        exchange = asyncio.create_task(_exchange(websocket, session_id, live, item))
+
+
+async def _exchange(websocket: WebSocket, session_id: str, live: LiveRegistry, item: Input) -> None:
+    with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # the browser left meanwhile
         try:
             await live.handle(session_id, item)
         except StoreUnavailable:
@@ -100,7 +117,6 @@ async def _serve(websocket: WebSocket, session_id: str, live: LiveRegistry, max_
             # Owner lost (usually closed already, with the new owner's address, 4307, when
             # there is one), session gone, or upstream unavailable.
             await _close(websocket, *_closing(error))
-            return
 
 
 async def _close(websocket: WebSocket, code: int, reason: str) -> None:
