@@ -118,7 +118,8 @@ class LiveRegistry:
                 async def relay(event: dict[str, object]) -> None:
                     await _notify(live.listeners, [{**event, "request_id": item.request_id}])
 
-                reply = await live.upstream.exchange(item, relay)
+                longest = self.store.limits.max_bytes
+                reply = await live.upstream.exchange(item, relay, longest=longest)
             except UpstreamUnavailable:
                 await self.drop(session_id, PROBLEMS.closing(UpstreamUnavailable))
                 raise

@@ -32,12 +32,18 @@ OutputModality = Literal["text", "audio"]
 
 # A cancel that crossed the reply's end: the reply is whole, and nothing is wrong.
 HARMLESS_ERRORS = frozenset({"response_cancel_not_active"})
+# Spoken input whose transcription never came: the reply stands, and the turn says so.
+UNTRANSCRIBED = "[untranscribed audio]"
 
 
 class UpstreamUnavailable(ClientError):
     """The upstream service refused, dropped, timed out or sent a frame we cannot read."""
 
     code = "upstream_unavailable"
+
+
+class UpstreamSilent(UpstreamUnavailable):
+    """The upstream sent nothing for UPSTREAM_TIMEOUT_SECONDS."""
 
 
 class MessageInvalid(ClientError):
@@ -241,11 +247,16 @@ class Upstream:
             raise UpstreamUnavailable(f"not open within {silent_within:g} s") from None
         return cls(connection, silent_within=silent_within)
 
-    async def exchange(self, item: Input, relay: Relay) -> Exchange:
-        """Send one input, relay the reply as it streams, and return it once it is done."""
+    async def exchange(self, item: Input, relay: Relay, *, longest: int) -> Exchange:
+        """Send one input, relay the reply as it streams, and return it once it is done.
+
+        A reply longer than `longest` characters could never be stored: it is refused as it
+        grows, so a runaway upstream cannot hold the session, or the owner's memory, forever.
+        """
         heard: str | None = item.text if item.kind == "text" else None
         heard_item = ""  # the committed audio's item, whose transcription `heard` waits for
         said: list[str] = []
+        length = 0
         status: str | None = None
         self._responding = True
         try:
@@ -253,11 +264,21 @@ class Upstream:
                 await self._connection.send(event)
             # Spoken input is transcribed beside the reply: the exchange ends with both.
             while status is None or heard is None:
-                event = await self._next()
+                try:
+                    event = await self._next()
+                except UpstreamSilent:
+                    if status is None:
+                        raise
+                    heard = UNTRANSCRIBED  # the reply is whole; only the transcription is late
+                    break
                 kind = event["type"]
                 if kind in ("response.output_text.delta", "response.output_audio_transcript.delta"):
-                    said.append(str(event["delta"]))
-                    await relay({"type": "delta", "text": event["delta"]})
+                    delta = str(event["delta"])
+                    length += len(delta)
+                    if length > longest:
+                        raise UpstreamUnavailable(f"a reply longer than {longest} characters")
+                    said.append(delta)
+                    await relay({"type": "delta", "text": delta})
                 elif kind == "response.output_audio.delta":
                     await relay({"type": "audio", "audio": event["delta"]})
                 elif kind == "input_audio_buffer.committed":
@@ -294,7 +315,7 @@ class Upstream:
             async with asyncio.timeout(self._silent_within):
                 return await anext(self._events)
         except TimeoutError:
-            raise UpstreamUnavailable(f"silent for {self._silent_within:g} s") from None
+            raise UpstreamSilent(f"silent for {self._silent_within:g} s") from None
         except StopAsyncIteration:
             raise UpstreamUnavailable("the upstream ended the session") from None
 
