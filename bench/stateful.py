@@ -4,7 +4,7 @@
   which the generated realtime service sends only after both turns are written to Redis (its
   earlier `reply` event, sent before the write, is not counted), against stateful_inmemory.py,
   one process holding the same upstream connection in a dict and writing nothing (its assistant
-  turn). Both talk to the same development upstream (`<package>.upstream:app`). Target: p50
+  turn). Both talk to the same development upstream (`<package>.dev_upstream:app`). Target: p50
   ratio <= 1.2.
 * api: a message POSTed to an API instance until its reply arrives on an event stream held open
   on that API instance: the path a script or a second tab takes, through the owner's inbox. Its
@@ -176,7 +176,7 @@ async def redis_pings(url: str, count: int) -> list[float]:
 
 
 async def measure(args: argparse.Namespace, env: dict[str, str]) -> dict[str, list[float]]:
-    upstream, upstream_port = start(f"{args.package}.upstream:app", env)
+    upstream, upstream_port = start(f"{args.package}.dev_upstream:app", env)
     upstream_url = f"ws://{HOST}:{upstream_port}/v1/realtime"
     ours_env = {**env, "UPSTREAM_URL": upstream_url}
     owner, _ = start(f"{args.package}.realtime:app", ours_env)
@@ -220,7 +220,7 @@ async def measure(args: argparse.Namespace, env: dict[str, str]) -> dict[str, li
 
 async def time_owner_loss(args: argparse.Namespace, env: dict[str, str]) -> list[float]:
     """SIGKILL an owner; how long until the API answers 410 session_owner_lost."""
-    upstream, upstream_port = start(f"{args.package}.upstream:app", env)
+    upstream, upstream_port = start(f"{args.package}.dev_upstream:app", env)
     upstream_url = f"ws://{HOST}:{upstream_port}/v1/realtime"
     elapsed = []
     with running(upstream):

@@ -1,9 +1,10 @@
 """The broken baseline of the stateful fix: one process, live connections in a module-level dict.
 
-It speaks the generated realtime service's protocol (the same socket path, frames and turn
-events) and uses the same development upstream, but keeps each session's upstream connection in
-a dict and writes nothing anywhere: what a single-instance app does before it meets a second
-instance. Served by `uvicorn stateful_inmemory:app` with UPSTREAM_URL set.
+It speaks the generated realtime service's protocol (the same socket path, frames, deltas and
+turn events) and the OpenAI Realtime protocol to the same development upstream, but keeps each
+session's upstream connection in a dict and writes nothing anywhere: what a single-instance app
+does before it meets a second instance. Served by `uvicorn stateful_inmemory:app` with
+UPSTREAM_URL set.
 """
 
 import os
@@ -24,18 +25,30 @@ async def session_socket(websocket: WebSocket) -> None:
     await websocket.accept()
     upstream = SESSIONS.get(session_id)
     if upstream is None:
-        upstream = SESSIONS[session_id] = await connect(UPSTREAM_URL)
-        await upstream.send(orjson.dumps({"type": "session.start", "history": []}).decode())
+        headers = {"Authorization": "Bearer development"}
+        upstream = SESSIONS[session_id] = await connect(UPSTREAM_URL, additional_headers=headers)
     rev = 1
     try:
         while True:
             text = orjson.loads(await websocket.receive_text())["text"]
-            await upstream.send(orjson.dumps({"type": "input.text", "text": text}).decode())
-            reply = orjson.loads(await upstream.recv())
+            said_by_user = [{"type": "input_text", "text": text}]
+            item = {"type": "message", "role": "user", "content": said_by_user}
+            create = {"type": "conversation.item.create", "item": item}
+            await upstream.send(orjson.dumps(create).decode())
+            await upstream.send(orjson.dumps({"type": "response.create"}).decode())
+            said = ""
+            while True:
+                event = orjson.loads(await upstream.recv())
+                if event["type"] == "response.output_text.delta":
+                    said += event["delta"]
+                    delta = {"type": "delta", "text": event["delta"], "request_id": ""}
+                    await websocket.send_text(orjson.dumps(delta).decode())
+                elif event["type"] == "response.done":
+                    break
             rev += 1
             at = datetime.now(UTC).isoformat()
-            for role, said in (("user", reply["heard"]), ("assistant", reply["text"])):
-                turn = {"role": role, "text": said, "at": at}
+            for role, words in (("user", text), ("assistant", said)):
+                turn = {"role": role, "text": words, "at": at}
                 event = {"type": "turn", "rev": rev, "turn": turn, "request_id": ""}
                 await websocket.send_text(orjson.dumps(event).decode())
     except WebSocketDisconnect:

@@ -38,12 +38,21 @@ def receive(socket: ClientConnection) -> dict[str, Any]:
 
 
 def turns(socket: ClientConnection, count: int) -> list[str]:
-    """The texts of the next `count` turns on the socket, each after its exchange's reply."""
+    """The texts of the next `count` turns on the socket, each after its exchange's reply,
+    which its deltas streamed first."""
     texts: list[str] = []
     replied = 0
+    streamed = ""
     while len(texts) < count:
         event = receive(socket)
+        if event["type"] == "delta":
+            streamed += event["text"]
+            continue
+        if event["type"] == "audio":
+            continue
         if event["type"] == "reply":
+            assert event["text"] == streamed, "the deltas add up to the whole reply"
+            streamed = ""
             replied += 1
             continue
         assert event["type"] == "turn", event

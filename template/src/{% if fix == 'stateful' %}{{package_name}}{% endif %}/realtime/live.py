@@ -5,7 +5,12 @@ cannot be stored in Redis. It is backed by the ownership records of OwnerRegistr
 opened here only for the instance that owns it, its transcript is loaded from (and every turn
 written to) the shared store first, and a write the store refuses (another owner's turn, or not
 the owner any more) drops it. The upstream connection and the durable transcript always agree:
-after a write that may not have happened, the upstream is reopened from the stored transcript.
+a new provider session (here, after a move, or after a write that may not have happened) is
+opened from the stored transcript, which it hears again turn by turn.
+
+A reply streams to the browser sockets as the upstream sends it (`delta` and `audio` events);
+once the upstream is done (`response.done`) the exchange is written as two turns, with the
+transcript of spoken input and of spoken replies as their text.
 """
 
 import asyncio
@@ -21,7 +26,7 @@ from ..sessions.keyspace import SessionDeleted, WriteConflict
 from ..sessions.models import Session, SessionFull
 from ..sessions.registry import OwnerLost, OwnerRegistry
 from ..sessions.store import ClaimLapsed, NotOwner, SessionNotFound, SessionStore, Settles
-from .upstream import Input, Upstream, UpstreamUnavailable
+from .upstream import Input, RealtimeProvider, Upstream, UpstreamUnavailable
 
 # A WebSocket close code and its reason.
 Close = tuple[int, str]
@@ -47,13 +52,13 @@ class LiveRegistry:
         owners: OwnerRegistry,
         *,
         owner: str,
-        upstream_url: str,
+        provider: RealtimeProvider,
         upstream_timeout: float,
     ) -> None:
         self.store = store
         self._owners = owners
         self._owner = owner
-        self._upstream_url = upstream_url
+        self._provider = provider
         self._upstream_timeout = upstream_timeout
         self._inputs = IdempotentInputs(store.backend, store.keys)
         self._live: dict[str, LiveSession] = {}
@@ -93,16 +98,15 @@ class LiveRegistry:
         return live
 
     async def _connect(self, session: Session) -> Upstream:
-        return await Upstream.open(
-            self._upstream_url, session, answer_within=self._upstream_timeout
-        )
+        return await Upstream.open(self._provider, session, silent_within=self._upstream_timeout)
 
     async def handle(self, session_id: str, item: Input) -> list[dict[str, object]]:
-        """Send one input upstream, relay the answer, and make the exchange durable.
+        """Send one input upstream, relay the reply as it streams, and make the exchange durable.
 
-        The browser sockets get the upstream's answer at once (a `reply` event), before the
-        store write; the exchange is acknowledged by the `turn` events that follow it, with their
-        revision, once both turns are in the store. Returns those turn events.
+        The browser sockets get each delta as the upstream sends it, then the whole answer (a
+        `reply` event) before the store write; the exchange is acknowledged by the `turn` events
+        that follow it, with their revision, once both turns are in the store. Returns those turn
+        events.
         """
         live = await self.open(session_id)
         async with live.lock:
@@ -119,7 +123,12 @@ class LiveRegistry:
                 if live.upstream is None:
                     await self._resync(live)
                 assert live.upstream is not None
-                reply = await live.upstream.exchange(item)
+
+                async def relay(event: dict[str, object]) -> None:
+                    await _notify(live.listeners, [{**event, "request_id": item.request_id}])
+
+                longest = self.store.limits.max_bytes
+                reply = await live.upstream.exchange(item, relay, longest=longest)
             except UpstreamUnavailable:
                 await self.drop(session_id, PROBLEMS.closing(UpstreamUnavailable))
                 raise
@@ -185,6 +194,14 @@ class LiveRegistry:
             await self.drop(session_id, (CloseCode.OWNER_ELSEWHERE, placement.url))
         else:
             await self.drop(session_id, PROBLEMS.closing(OwnerLost))
+
+    async def cancel(self, session_id: str) -> None:
+        """Barge-in: the reply in progress stops; what was said of it is what gets recorded."""
+        live = self._live.get(session_id)
+        if live is not None and live.upstream is not None:
+            # A dead connection fails the exchange in progress, which reports it.
+            with contextlib.suppress(UpstreamUnavailable):
+                await live.upstream.cancel()
 
     @contextlib.asynccontextmanager
     async def quiet(self, session_id: str) -> AsyncIterator[None]:

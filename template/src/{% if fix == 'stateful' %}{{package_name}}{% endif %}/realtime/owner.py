@@ -22,7 +22,7 @@ from ..sessions.store import SessionNotFound, SessionStore
 from ..sessions.tokens import TokenError
 from ..settings import Settings
 from .live import Close, LiveRegistry
-from .upstream import Input, MessageInvalid, UpstreamUnavailable
+from .upstream import Input, MessageInvalid, UpstreamUnavailable, provider_of
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class Owner:
             store,
             owners,
             owner=self.id,
-            upstream_url=settings.upstream_url,
+            provider=provider_of(settings),
             upstream_timeout=settings.upstream_timeout_seconds,
         )
         self.tokens = tokens

@@ -1,6 +1,7 @@
 """The browser's WebSocket to the session's owner: `/ws/sessions/{session_id}`, its token
 among the subprotocols (`connect.protocols`, see connect_tokens.py)."""
 
+import asyncio
 import base64
 import contextlib
 import re
@@ -8,7 +9,7 @@ import re
 import orjson
 from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
-from starlette.websockets import WebSocketState
+from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from ..errors import ClientError
 from ..problems import PROBLEMS
@@ -73,10 +74,15 @@ async def session_socket(websocket: WebSocket, session_id: str) -> None:
 
 
 async def _serve(websocket: WebSocket, session_id: str, live: LiveRegistry, max_audio: int) -> None:
-    """Relay the browser's inputs until it leaves; turns reach it through its listener."""
+    """Relay the browser's inputs until it leaves; replies and turns reach it through its
+    listener. `{"type": "cancel"}` stops the reply in progress (barge-in)."""
+    # One exchange at a time, as before; the socket is read meanwhile, so a cancel can land.
+    exchange: asyncio.Task[None] | None = None
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
+            if exchange is not None:
+                await exchange  # recorded all the same, as if the browser had stayed
             return
         refused: type[ClientError] | None = None
         if message.get("bytes") is not None:
@@ -86,6 +92,9 @@ async def _serve(websocket: WebSocket, session_id: str, live: LiveRegistry, max_
         else:
             try:
                 frame = orjson.loads(message["text"])
+                if isinstance(frame, dict) and frame.get("type") == "cancel":
+                    await live.cancel(session_id)
+                    continue
                 # The text alone: request ids and Idempotency-Keys are the API's to give.
                 text = frame.get("text") if isinstance(frame, dict) else None
                 item = Input(kind="text", text=text)
@@ -95,6 +104,13 @@ async def _serve(websocket: WebSocket, session_id: str, live: LiveRegistry, max_
         if refused:
             await _send_error(websocket, refused)
             continue
+        if exchange is not None:
+            await exchange
+        exchange = asyncio.create_task(_exchange(websocket, session_id, live, item))
+
+
+async def _exchange(websocket: WebSocket, session_id: str, live: LiveRegistry, item: Input) -> None:
+    with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # the browser left meanwhile
         try:
             await live.handle(session_id, item)
         except StoreUnavailable:
@@ -107,7 +123,6 @@ async def _serve(websocket: WebSocket, session_id: str, live: LiveRegistry, max_
             # Owner lost (usually closed already, with the new owner's address, 4307, when
             # there is one), session gone, or upstream unavailable.
             await _close(websocket, *PROBLEMS.closing(type(error)))
-            return
 
 
 async def _close(websocket: WebSocket, code: int, reason: str) -> None:
