@@ -263,6 +263,8 @@ def stateful(stateful_project: Path, tmp_path: Path) -> Iterator[Stateful]:
         "REDIS_URL": f"redis://127.0.0.1:{store.port}/0",
         "SESSION_KEYS": keygen.stdout.strip(),
         "LEASE_SECONDS": str(LEASE_SECONDS),
+        # Production owners need a provider key; the development upstream takes any.
+        "OPENAI_API_KEY": "sk-development-upstream",
     }
     deployment = Stateful(stateful_project, store, tmp_path, env)
     try:
@@ -274,7 +276,8 @@ def stateful(stateful_project: Path, tmp_path: Path) -> Iterator[Stateful]:
 
 def start_deployment(stateful: Stateful, owners: int, apis: int) -> None:
     """The development upstream, then `owners` realtime owners and `apis` API instances."""
-    upstream = stateful.spawn("upstream", "dev_upstream:app")
+    # The development upstream stands in for OpenAI; it refuses to run in production itself.
+    upstream = stateful.spawn("upstream", "dev_upstream:app", APP_ENV="development")
     wait_until_up(upstream)
     address = str(upstream.base_url).replace("http://", "ws://").rstrip("/") + "/v1/realtime"
     stateful.env["UPSTREAM_URL"] = address
