@@ -195,6 +195,12 @@ async def _relay(
                 )
     except TimeoutError:
         pass
+    except StoreOutcomeUnknown:
+        raise
+    except StoreUnavailable as lost:
+        # The input is in the owner's inbox: it may be recorded although this instance stopped
+        # hearing the session's events, so this answer may not say that nothing changed.
+        raise StoreOutcomeUnknown(str(lost)) from lost
     finally:
         listener.close()
     placement = await owners.locate(session_id)
@@ -216,7 +222,8 @@ def _reported(session_id: str, code: str) -> ClientError:
     if code == SessionFull.code:
         return SessionFull(f"Session {session_id} is full; start a new session.")
     if code == StoreUnavailable.code:
-        return StoreUnavailable("the session's owner could not reach the store")
+        # The owner's write may have reached the store before the connection failed.
+        return StoreOutcomeUnknown("the session's owner could not reach the store")
     # Whatever else failed (the upstream, the input, the owner), the input was not handled.
     return UpstreamUnavailable(f"the session's owner reported {code}")
 
