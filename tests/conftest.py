@@ -67,13 +67,25 @@ def redis_url() -> str:
     return url
 
 
+@pytest.fixture(scope="session")
+def redis_cluster_url() -> str:
+    """A node of a Redis Cluster (3 masters, 3 replicas), shared by the tests that only use it."""
+    url = os.environ.get("REDIS_CLUSTER_URL")
+    if not url:
+        pytest.fail(
+            "these tests need a Redis Cluster: run `python3 tasks.py test`, or set "
+            "REDIS_CLUSTER_URL to a node of one"
+        )
+    return url
+
+
 def uv(project: Path, *args: str, **env: str) -> str:
     """Run `uv` in a generated project, in its own venv, as its new user would; fail with the
     output if the command fails. Keyword arguments set environment variables; REDIS_URL is
     passed only when given."""
     # PYTHONDONTWRITEBYTECODE is dropped too: a user's Python caches bytecode, and without it
     # every process the generated suite starts compiles its dependencies again.
-    dropped = {"VIRTUAL_ENV", "REDIS_URL", "PYTHONDONTWRITEBYTECODE"}
+    dropped = {"VIRTUAL_ENV", "REDIS_URL", "REDIS_CLUSTER_URL", "PYTHONDONTWRITEBYTECODE"}
     base = {k: v for k, v in os.environ.items() if k not in dropped}
     result = subprocess.run(
         ["uv", *args],
