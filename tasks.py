@@ -156,34 +156,50 @@ def cluster_ports(count: int) -> list[int]:
     return ports
 
 
-def cluster_info(port: int) -> str:
+def redis_cli(port: int, *command: str) -> str:
     probe = subprocess.run(
-        ["redis-cli", "-p", str(port), "cluster", "info"],
-        capture_output=True,
-        text=True,
-        check=False,
+        ["redis-cli", "-p", str(port), *command], capture_output=True, text=True, check=False
     )
     return probe.stdout
 
 
+def cluster_settled(port: int, masters: int) -> bool:
+    """The node says the cluster is ok, sees every replica as one (right after `create`, some
+    nodes still take a replica for an empty master) and, if a replica, has its master's data
+    (a replica that never synced cannot take over)."""
+    if "cluster_state:ok" not in redis_cli(port, "cluster", "info"):
+        return False
+    roles = [line.split()[2] for line in redis_cli(port, "cluster", "nodes").splitlines()]
+    replication = redis_cli(port, "info", "replication")
+    synced = "role:master" in replication or "master_link_status:up" in replication
+    return synced and sum("slave" in role for role in roles) == masters
+
+
 @contextmanager
-def local_redis_cluster(masters: int = 3, *, quiet: bool = False) -> Iterator[list[int]]:
+def local_redis_cluster(
+    masters: int = 3, *, quiet: bool = False
+) -> Iterator[dict[int, subprocess.Popen[bytes]]]:
     """A memory-only Redis Cluster on free ports: `masters` masters with one replica each, every
-    node reporting `cluster_state:ok`; yields the nodes' ports (masters first) and stops every
-    node afterwards. Node timeout 2 s, so a replica takes over a dead master within seconds."""
+    node reporting `cluster_state:ok`; yields each node's process by its port and stops every
+    node afterwards. Node timeout 2 s, so a replica takes over a dead master within seconds;
+    a dead master's slots fail alone (cluster-require-full-coverage no), the others are served.
+    """
     ensure_program("redis-server", "redis-server")
     say = (lambda message: None) if quiet else step
     ports = cluster_ports(masters * 2)
-    nodes: list[subprocess.Popen[bytes]] = []
+    nodes: dict[int, subprocess.Popen[bytes]] = {}
     with tempfile.TemporaryDirectory(prefix="redis-cluster-") as workdir:
         try:
             say(f"Starting a local Redis Cluster: {masters} masters, {masters} replicas")
             for port in ports:
                 command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1"]
                 command += ["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"]
+                command += ["--cluster-require-full-coverage", "no"]
+                # Replicas sync at once (the default waits 5 s for more replicas to join).
+                command += ["--repl-diskless-sync-delay", "0"]
                 command += ["--cluster-config-file", f"nodes-{port}.conf", "--dir", workdir]
                 command += ["--save", "", "--appendonly", "no", "--loglevel", "warning"]
-                nodes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL))
+                nodes[port] = subprocess.Popen(command, stdout=subprocess.DEVNULL)
             for port in ports:
                 wait_for_port(port, "a Redis Cluster node")
             create = ["redis-cli", "--cluster", "create"]
@@ -193,16 +209,16 @@ def local_redis_cluster(masters: int = 3, *, quiet: bool = False) -> Iterator[li
             if created.returncode != 0:
                 sys.exit(f"error: redis-cli --cluster create failed:\n{created.stdout}")
             deadline = time.monotonic() + 30
-            while not all("cluster_state:ok" in cluster_info(port) for port in ports):
+            while not all(cluster_settled(port, masters) for port in ports):
                 if time.monotonic() > deadline:
                     sys.exit("error: the local Redis Cluster did not reach cluster_state:ok")
                 time.sleep(0.1)
             say(f"Redis Cluster for this run: 127.0.0.1 ports {', '.join(map(str, ports))}")
-            yield ports
+            yield nodes
         finally:
-            for node in nodes:
+            for node in nodes.values():
                 node.terminate()
-            for node in nodes:
+            for node in nodes.values():
                 node.wait()
 
 
@@ -212,8 +228,8 @@ def redis_cluster() -> Iterator[str]:
     if os.environ.get("REDIS_CLUSTER_URL"):
         yield os.environ["REDIS_CLUSTER_URL"]
         return
-    with local_redis_cluster() as ports:
-        yield f"redis://127.0.0.1:{ports[0]}"
+    with local_redis_cluster() as nodes:
+        yield f"redis://127.0.0.1:{next(iter(nodes))}"
 
 
 def test(pytest_args: list[str]) -> None:
