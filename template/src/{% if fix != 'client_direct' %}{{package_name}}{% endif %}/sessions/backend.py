@@ -522,26 +522,32 @@ def open_redis_backend(
     mode = cluster_mode(os.environ.get("REDIS_CLUSTER"))
     if mode is False:
         return RedisBackend(url, client_name=client_name, max_connections=max_connections)
-    cluster = RedisClusterBackend(
+    if mode is True:
+        return RedisClusterBackend(
+            url,
+            stream_notices=stream_notices,
+            client_name=client_name,
+            max_connections=max_connections,
+        )
+    return DetectedRedisBackend(
         url,
         stream_notices=stream_notices,
         client_name=client_name,
         max_connections=max_connections,
     )
-    if mode is True:
-        return cluster
-    single = RedisBackend(url, client_name=client_name, max_connections=max_connections)
-    return DetectedRedisBackend(url, single=single, cluster=cluster)
 
 
 class DetectedRedisBackend:
     """A single Redis or a cluster, whichever the URL's node says it is, asked once."""
 
-    def __init__(self, url: str, *, single: RedisBackend, cluster: RedisClusterBackend) -> None:
+    def __init__(
+        self, url: str, *, stream_notices: str, client_name: str | None, max_connections: int
+    ) -> None:
         self.address = host_of(url)
         self._url = url
-        self._single = single
-        self._cluster = cluster
+        self._stream_notices = stream_notices
+        self._client_name = client_name
+        self._max_connections = max_connections
         self._chosen: RedisBackend | RedisClusterBackend | None = None
         self._asking = asyncio.Lock()
 
@@ -550,14 +556,27 @@ class DetectedRedisBackend:
         return self._chosen is not None and self._chosen.clustered
 
     async def chosen(self) -> "RedisBackend | RedisClusterBackend":
-        if self._chosen is None:
-            async with self._asking:
-                if self._chosen is None:
-                    on_cluster = await is_cluster_node(self._url)
-                    self._chosen = self._cluster if on_cluster else self._single
-                    unused = self._single if on_cluster else self._cluster
-                    await unused.close()
+        if self._chosen is not None:
+            return self._chosen
+        async with self._asking:
+            if self._chosen is None:
+                self._chosen = self._open(on_cluster=await is_cluster_node(self._url))
         return self._chosen
+
+    def _open(self, *, on_cluster: bool) -> "RedisBackend | RedisClusterBackend":
+        name, connections = self._client_name, self._max_connections
+        if not on_cluster:
+            return RedisBackend(self._url, client_name=name, max_connections=connections)
+        try:
+            return RedisClusterBackend(
+                self._url,
+                stream_notices=self._stream_notices,
+                client_name=name,
+                max_connections=connections,
+            )
+        except redis_errors.RedisClusterException as exc:
+            # A database number other than 0, say: a cluster has only one database.
+            raise StoreUnavailable(f"REDIS_URL names a Redis Cluster node: {exc}") from exc
 
     async def run(
         self, script: str, keys: list[str], args: list[str], *, effect: Effect = Effect.WRITE
@@ -574,10 +593,7 @@ class DetectedRedisBackend:
         await (await self.chosen()).ping()
 
     async def close(self) -> None:
-        if self._chosen is None:
-            await self._single.close()
-            await self._cluster.close()
-        else:
+        if self._chosen is not None:
             await self._chosen.close()
 
 
