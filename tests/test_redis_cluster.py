@@ -7,19 +7,16 @@ The cluster is this test's own (it kills one of its nodes), started by tasks.py'
 
 import asyncio
 import base64
-import os
 import secrets
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
 import tasks  # the repository's entry point, whose helper starts local clusters
 
-from .conftest import free_port, generate, uv
+from .conftest import app_instances, generate, uv
 
 SEED_HEADER = "X-Session-Seed"
 SESSIONS = 24
@@ -51,40 +48,6 @@ def master_slots(port: int) -> dict[int, list[range]]:
 def slot_of(port: int, session_id: str) -> int:
     """The hash slot of every key of the session: its id is their hash tag."""
     return int(redis_cli(port, "cluster", "keyslot", session_id))
-
-
-@contextmanager
-def app_instances(project: Path, env: dict[str, str], count: int) -> Iterator[list[str]]:
-    """`count` uvicorn processes of the generated app; yields their base URLs."""
-    python = project / ".venv" / "bin" / "python"
-    environment = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "VIRTUAL_ENV")}
-    processes: list[subprocess.Popen[bytes]] = []
-    urls: list[str] = []
-    try:
-        for number in range(count):
-            port = free_port()
-            command = [str(python), "-m", "uvicorn", "session_app.main:app", "--port", str(port)]
-            instance_env = environment | env | {"INSTANCE_NAME": f"instance-{number}"}
-            processes.append(
-                subprocess.Popen([*command, "--no-access-log"], cwd=project, env=instance_env)
-            )
-            urls.append(f"http://127.0.0.1:{port}")
-        for url in urls:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, f"{url} did not become healthy"
-                time.sleep(0.2)
-        yield urls
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=30)
 
 
 async def send(client: httpx.AsyncClient, session_id: str, seed: str, text: str) -> httpx.Response:
