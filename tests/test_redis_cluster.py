@@ -107,6 +107,9 @@ async def _lose_a_master(
             )
         )
         window = time.monotonic() - lost_at
+        # The instances stay healthy: a health check must not pull them all out of service.
+        for client in clients:
+            assert (await client.get("/healthz")).status_code == 200
         for session_id, answer in zip(seeds, answers, strict=True):
             if session_id in elsewhere:
                 assert answer.status_code == 200, answer.text

@@ -392,10 +392,9 @@ class RedisClusterBackend:
         )
 
     async def ping(self) -> None:
-        # Every master answers, or the store is reported unreachable.
-        await self._attempt(
-            lambda: self._redis.ping(target_nodes=RedisCluster.PRIMARIES), Effect.READ
-        )
+        # Any node, not every master: while one master fails over, only its own sessions get
+        # 503; /healthz stays 200, so no health check pulls every instance out of service.
+        await self._attempt(lambda: self._redis.ping(target_nodes=RedisCluster.RANDOM), Effect.READ)
 
     async def close(self) -> None:
         await self._redis.aclose()
@@ -406,7 +405,7 @@ STREAM_PAGE = 100
 
 
 class ClusterStreamReader:
-    """Many streams on a cluster, with two connections' worth of waiting whatever their number.
+    """Many streams on a cluster, on one subscription connection whatever their number.
 
     Every script that adds to a stream also PUBLISHes the stream's name (a classic PUBLISH
     reaches every node of a cluster), so one pattern subscription, on any node, hears of every
