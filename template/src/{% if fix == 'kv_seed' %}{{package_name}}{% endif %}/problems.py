@@ -4,6 +4,7 @@ from .errors import ProblemTable, ProblemType
 from .limits import BodyTooLarge
 from .sessions.backend import StoreOutcomeUnknown, StoreUnavailable
 from .sessions.event_hub import TooManyStreams
+from .sessions.idempotency import IdempotencyKeyInvalid, IdempotencyKeyReused
 from .sessions.keyspace import SessionDeleted
 from .sessions.models import SessionFull
 from .sessions.seed import SeedError, SeedExpired, SeedSessionMismatch, SeedTooLarge
@@ -23,7 +24,8 @@ PROBLEMS = ProblemTable(
             503,
             "Session store unavailable",
             "The session store stopped answering after the change was sent, so it may or may not "
-            "have been applied. Read the session again before you retry.",
+            "have been applied. Read the session again before you retry; a message sent with an "
+            "Idempotency-Key can be sent again with the same key, as it is stored at most once.",
             retry_after=2,
         ),
         TooManyStreams: ProblemType(503, "Too many event streams", retry_after=5),
@@ -31,6 +33,8 @@ PROBLEMS = ProblemTable(
         SessionDeleted: ProblemType(410, "Session deleted"),
         SessionBusy: ProblemType(409, "Session busy", retry_after=1),
         SessionFull: ProblemType(409, "Session full"),
+        IdempotencyKeyInvalid: ProblemType(400, "Invalid Idempotency-Key"),
+        IdempotencyKeyReused: ProblemType(422, "Idempotency-Key reused"),
         SeedError: ProblemType(400, "Invalid seed"),
         SeedExpired: ProblemType(400, "Seed expired"),
         SeedSessionMismatch: ProblemType(400, "Seed of another session"),

@@ -9,8 +9,12 @@ that touches several of them runs on one node of a cluster.
     <prefix>:events:{<id>}   stream: one entry per event, read by every instance's SSE streams;
                              each script that adds to it also PUBLISHes its name (cluster
                              stream readers subscribe to `events("*")`)
+    <prefix>:answer:{<id>}:<idempotency key>
+                             string: the first answer to a POST .../messages that carried this
+                             Idempotency-Key, with a hash of its request; kept as long as the
+                             session
 Before 0.4.0 the id had no braces; `legacy_session` and `legacy_events` name those keys, which
-sessions created before the update still use until they are first read (keyspace.py).
+sessions created before the update still use until they are first missed (store.py).
 """
 
 
@@ -29,3 +33,6 @@ class KeyLayout:
 
     def legacy_events(self, session_id: str) -> str:
         return f"{self.prefix}:events:{session_id}"
+
+    def answer(self, session_id: str, idempotency_key: str) -> str:
+        return f"{self.prefix}:answer:{{{session_id}}}:{idempotency_key}"

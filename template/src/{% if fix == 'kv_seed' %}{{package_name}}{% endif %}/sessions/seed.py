@@ -6,7 +6,8 @@ The body is zstd-compressed compact JSON `[rev, [[role, text, at], ...]]`, each 
 milliseconds after the turn before it. With encryption it is AES-256-GCM (12-byte nonce first,
 16-byte tag last, the header as associated data), so the browser can neither read nor change it;
 without, an HMAC-SHA256 tag over header and body authenticates it. Keys rotate as a list: the
-first signs, every key verifies, and the key id picks the key.
+first signs, every key verifies, and the key id picks the key. With encryption on, a seed that
+is only signed is refused: no seed from before it was turned on is honoured.
 """
 
 import base64
@@ -37,6 +38,8 @@ TAG_SIZE = 16
 MAC_SIZE = 32
 # Decompression stops here, so a small seed cannot expand into a memory bomb.
 MAX_PLAIN_BYTES = 4 * 1024 * 1024
+# Decompressed a piece at a time, so a small seed costs no more memory than it needs.
+READ_SIZE = 64 * 1024
 ROLES: tuple[Role, Role] = ("user", "assistant")
 
 
@@ -88,7 +91,8 @@ class SeedCodec:
         self._ttl = ttl_seconds
         self.max_bytes = max_bytes
         self._compressor = zstandard.ZstdCompressor(level=3)
-        self._decompressor = zstandard.ZstdDecompressor()
+        # The window is the decoder's own buffer: no larger than the output it may produce.
+        self._decompressor = zstandard.ZstdDecompressor(max_window_size=MAX_PLAIN_BYTES)
 
     def encode(self, session: Session) -> str | None:
         """The seed for this revision, or None when it would exceed the size cap."""
@@ -98,17 +102,21 @@ class SeedCodec:
             turns.append([ROLES.index(turn.role), turn.text, at - previous])
             previous = at
         body = self._compressor.compress(orjson.dumps([session.rev, turns]))
+        seed = self.seal(session.session_id, body)
+        return seed if len(seed) <= self.max_bytes else None
+
+    def seal(self, session_id: str, body: bytes) -> str:
+        """The seed of `session_id` that carries `body` (compressed), signed or encrypted."""
         key = self._keys[0]
         flags = FLAG_ENCRYPTED if self._encrypt else 0
         expires = int(time.time()) + self._ttl
-        header = HEADER.pack(VERSION, flags, key.key_id, bytes.fromhex(session.session_id), expires)
+        header = HEADER.pack(VERSION, flags, key.key_id, bytes.fromhex(session_id), expires)
         if self._encrypt:
             nonce = os.urandom(NONCE_SIZE)
             raw = header + nonce + key.aead.encrypt(nonce, body, header)
         else:
             raw = header + body + hmac.digest(key.mac_key, header + body, "sha256")
-        seed = base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-        return seed if len(seed) <= self.max_bytes else None
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
     def decode(self, seed: str, session_id: str) -> Session:
         """Verify and open a seed for `session_id`; raise a SeedError saying what is wrong."""
@@ -125,6 +133,9 @@ class SeedCodec:
         key = self._by_id.get(key_id)
         if key is None:
             raise SeedInvalid("the seed was signed with a key this app no longer has")
+        if self._encrypt and not flags & FLAG_ENCRYPTED:
+            # Encryption on means the browser never holds a readable seed that still works.
+            raise SeedInvalid("the seed is not encrypted; this app accepts encrypted seeds only")
         body = self._open(key, flags, header, raw[HEADER.size :])
         # Checked only once authentic, so a forged header can never pick the error.
         if sid.hex() != session_id:
@@ -132,9 +143,7 @@ class SeedCodec:
         if expires < time.time():
             raise SeedExpired("the seed has expired; reload the session to get a fresh one")
         try:
-            rev, turns = orjson.loads(
-                self._decompressor.decompress(body, max_output_size=MAX_PLAIN_BYTES)
-            )
+            rev, turns = orjson.loads(self._decompress(body))
             at = 0
             parsed = []
             for role, text, delta in turns:
@@ -145,6 +154,31 @@ class SeedCodec:
         except (zstandard.ZstdError, orjson.JSONDecodeError, TypeError, ValueError, IndexError):
             # Authentic but unreadable means a bug or a format change, never a client's input.
             raise SeedInvalid("the seed's content cannot be read") from None
+
+    def _decompress(self, body: bytes) -> bytes:
+        """The body's content, refused past MAX_PLAIN_BYTES without ever holding more.
+
+        A streaming read, since `decompress()` trusts a frame's declared size over any limit."""
+        frame = zstandard.get_frame_parameters(body)
+        if frame.window_size > MAX_PLAIN_BYTES or (
+            frame.content_size != zstandard.CONTENTSIZE_UNKNOWN
+            and frame.content_size > MAX_PLAIN_BYTES
+        ):
+            raise SeedTooLarge(f"the seed's content is over {MAX_PLAIN_BYTES} bytes")
+        pieces, size = [], 0
+        reader = self._decompressor.stream_reader(body)
+        try:
+            while piece := reader.read(READ_SIZE):
+                size += len(piece)
+                if size > MAX_PLAIN_BYTES:
+                    raise SeedTooLarge(f"the seed's content is over {MAX_PLAIN_BYTES} bytes")
+                pieces.append(piece)
+        except zstandard.ZstdError as error:
+            # zstd's name for a frame that expands past the size it declares.
+            if "Destination buffer is too small" in str(error):
+                raise SeedTooLarge("the seed's content expands past its declared size") from None
+            raise
+        return b"".join(pieces)
 
     @staticmethod
     def _open(key: _Key, flags: int, header: bytes, rest: bytes) -> bytes:

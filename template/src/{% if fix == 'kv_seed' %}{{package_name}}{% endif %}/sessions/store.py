@@ -7,25 +7,33 @@ import orjson
 
 from ..errors import ClientError
 from .backend import Effect
+from .idempotency import KeptAnswer
 from .keyspace import STREAM_LENGTH, SessionDeleted, SessionKeyspace, WriteConflict
 from .models import Session
 
 # -> {doc, seed, deleted}
 _LOAD = "return redis.call('HMGET', KEYS[1], 'doc', 'seed', 'deleted')"
 
-# Compare-and-set on the revision, with the write's events, in one atomic step.
-# ARGV: expected rev, new rev, doc, seed, ttl ms, stream length, events...
-# -> 1 written; 0 someone else wrote first; -1 deleted
+# Compare-and-set on the revision, with the write's events, in one atomic step. With a third
+# key, the answer to keep under a request's Idempotency-Key is written with the turn it answers,
+# and a write whose key already has an answer writes nothing and returns that answer.
+# ARGV: expected rev, new rev, doc, seed, ttl ms, stream length, answer to keep, events...
+# -> 1 written; 0 someone else wrote first; -1 deleted; a string: the answer kept before
 # A replay of a write that was applied (its reply lost) finds its own doc there and succeeds.
 _WRITE = """
 local h = redis.call('HMGET', KEYS[1], 'rev', 'deleted')
 if h[2] then return -1 end
+if KEYS[3] then
+  local kept = redis.call('GET', KEYS[3])
+  if kept then return kept end
+end
 if h[1] == ARGV[2] and redis.call('HGET', KEYS[1], 'doc') == ARGV[3] then return 1 end
 if tonumber(h[1] or '0') ~= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'rev', ARGV[2], 'doc', ARGV[3], 'seed', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
-if #ARGV > 6 then
-  for i = 7, #ARGV do
+if KEYS[3] then redis.call('SET', KEYS[3], ARGV[7], 'PX', ARGV[5]) end
+if #ARGV > 7 then
+  for i = 8, #ARGV do
     redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'data', ARGV[i])
   end
   redis.call('PEXPIRE', KEYS[2], ARGV[5])
@@ -33,6 +41,9 @@ if #ARGV > 6 then
 end
 return 1
 """
+
+# The answer kept under an Idempotency-Key, or nil.
+_KEPT_ANSWER = "return redis.call('GET', KEYS[1])"
 
 # Hydrate from a verified seed: it wins only if the store has nothing or an older revision;
 # an equal revision never overwrites. ARGV: rev, doc, seed, ttl ms.
@@ -154,16 +165,33 @@ class SessionStore(SessionKeyspace):
         doc, stored_seed = reply
         return Stored(Session.model_validate_json(doc), stored_seed or "")
 
+    async def kept_answer(self, session_id: str, idempotency_key: str) -> str | None:
+        """The answer kept under this Idempotency-Key of the session, if any (idempotency.py)."""
+        key = self.keys.answer(session_id, idempotency_key)
+        kept: str | None = await self.backend.run(_KEPT_ANSWER, [key], [], effect=Effect.READ)
+        return kept
+
     async def write(
-        self, session: Session, seed: str, *, expected_rev: int, events: list[dict[str, object]]
-    ) -> None:
+        self,
+        session: Session,
+        seed: str,
+        *,
+        expected_rev: int,
+        events: list[dict[str, object]],
+        answer: KeptAnswer | None = None,
+    ) -> str | None:
         """Store `session` if the stored revision is still `expected_rev`, else WriteConflict;
-        SessionFull, before the store is asked, if it outgrew MAX_SESSION_BYTES."""
+        SessionFull, before the store is asked, if it outgrew MAX_SESSION_BYTES. With `answer`,
+        keep it under its Idempotency-Key in the same step; if that key already has an answer,
+        write nothing and return the answer kept (else None)."""
         doc = session.model_dump_json()
         self.limits.check_size(session.session_id, doc.encode())
+        keys = [self.keys.session(session.session_id), self.keys.events(session.session_id)]
+        if answer is not None:
+            keys.append(self.keys.answer(session.session_id, answer.key))
         status = await self.backend.run(
             _WRITE,
-            [self.keys.session(session.session_id), self.keys.events(session.session_id)],
+            keys,
             [
                 str(expected_rev),
                 str(session.rev),
@@ -171,11 +199,15 @@ class SessionStore(SessionKeyspace):
                 seed,
                 self._ttl_ms,
                 str(STREAM_LENGTH),
+                answer.record if answer is not None else "",
                 *(orjson.dumps(event).decode() for event in events),
             ],
             effect=Effect.GUARDED_WRITE,
         )
+        if isinstance(status, str):
+            return status
         if status == -1:
             raise SessionDeleted(session.session_id)
         if status == 0:
             raise WriteConflict(session.session_id)
+        return None
