@@ -11,7 +11,6 @@ silent fallback or a bare 500.
 import asyncio
 import contextlib
 import logging
-import os
 import re
 import socket
 from collections.abc import Awaitable, Callable, Mapping
@@ -495,33 +494,24 @@ class ClusterStreamReader:
         await self._unsubscribe()
 
 
-def cluster_mode(setting: str | None) -> bool | None:
-    """REDIS_CLUSTER: true or false skips the detection (a proxy may hide `INFO cluster`)."""
-    value = (setting or "").strip().lower()
-    if value in ("1", "true", "yes"):
-        return True
-    if value in ("0", "false", "no"):
-        return False
-    return None
-
-
 def open_redis_backend(
     url: str,
     *,
+    cluster: bool | None,
     stream_notices: str,
     client_name: str | None = None,
     max_connections: int = MAX_CONNECTIONS,
 ) -> StoreBackend:
     """The backend for a Redis URL: a cluster client on a cluster, else a single-Redis one.
 
-    REDIS_CLUSTER decides when set; otherwise the first command asks the node (`INFO cluster`),
-    so an app that starts while its store is down still picks the right client once it is up.
-    `stream_notices` is the channel pattern the write scripts publish stream names on.
+    `cluster` (REDIS_CLUSTER) decides when set; otherwise the first command asks the node
+    (`INFO cluster`), so an app that starts while its store is down still picks the right client
+    once it is up. `stream_notices` is the channel pattern the write scripts publish stream
+    names on.
     """
-    mode = cluster_mode(os.environ.get("REDIS_CLUSTER"))
-    if mode is False:
+    if cluster is False:
         return RedisBackend(url, client_name=client_name, max_connections=max_connections)
-    if mode is True:
+    if cluster is True:
         return RedisClusterBackend(
             url,
             stream_notices=stream_notices,
