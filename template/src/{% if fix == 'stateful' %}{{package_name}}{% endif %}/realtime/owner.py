@@ -35,6 +35,9 @@ class OwnerFailed(UpstreamUnavailable):
 
 # How long shutdown waits for inputs being handled before it hands their sessions over.
 HANDLER_GRACE_SECONDS = 10
+# While the store fails, the heartbeat tries again this often, whatever the lease: once the
+# store is back, the owner holds its lease and its live sessions again within about a second.
+STORE_RETRY_SECONDS = 0.5
 
 
 class Owner:
@@ -63,8 +66,23 @@ class Owner:
         self._stopping: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await self.owners.register(self.id, self.url, self._lease)
-        self._tasks = [asyncio.create_task(self._heartbeat()), asyncio.create_task(self._consume())]
+        """Register, or, with the store unreachable, start anyway and register once it is back:
+        one slow store must not stop a deploy, and /healthz says why no session comes here."""
+        registered = True
+        try:
+            await self.owners.register(self.id, self.url, self._lease)
+        except StoreUnavailable as error:
+            registered = False
+            log.error(
+                "owner %s: session store at %s is unreachable (%s); this owner takes no sessions "
+                "until it is back, and registers within %g s of its return",
+                self.id,
+                self.owners.backend.address,
+                error,
+                STORE_RETRY_SECONDS,
+            )
+        beating = asyncio.create_task(self._heartbeat(registered))
+        self._tasks = [beating, asyncio.create_task(self._consume())]
 
     async def admit(self, session_id: str, token: str) -> Close | None:
         """Why a browser socket for `session_id` cannot be served here, or None if it can."""
@@ -81,22 +99,38 @@ class Owner:
             return CloseCode.OWNER_ELSEWHERE, placement.url
         return PROBLEMS.closing(OwnerLost)
 
-    async def _heartbeat(self) -> None:
+    async def _heartbeat(self, registered: bool) -> None:
+        beat = self._lease / 3
+        wait = beat if registered else STORE_RETRY_SECONDS
         while True:
-            await asyncio.sleep(self._lease / 3)
+            await asyncio.sleep(wait)
+            # Until the store answers again, try sooner than a beat: the lease may lapse meanwhile.
+            wait = STORE_RETRY_SECONDS
+            live = self.live.session_ids
             try:
-                if await self.owners.heartbeat(self.id, self._lease, self.live.session_ids):
+                if await self.owners.heartbeat(self.id, self._lease, live):
+                    wait = beat
                     continue
                 if self._stopping is not None:
                     return  # leaving: never register again
-                # Paused past our lease: keep only the sessions nobody has resumed elsewhere.
-                log.warning("owner %s: lease lapsed; re-registering", self.id)
-                await self.owners.register(self.id, self.url, self._lease)
-                ours = await self.owners.owned(self.id)
+                # Paused or cut off past our lease (or never registered): take it again, with
+                # the live sessions nobody has moved elsewhere meanwhile.
+                kept = await self.owners.register(self.id, self.url, self._lease, live)
             except StoreUnavailable:
                 continue
-            for session_id in self.live.session_ids:
-                if session_id not in ours:
+            wait = beat
+            # A warning either way, so it shows where the unreachable store was logged.
+            happened = "lease lapsed" if registered else "store is back"
+            log.warning(
+                "owner %s: %s; registered again, keeping %d of its %d live sessions",
+                self.id,
+                happened,
+                len(kept),
+                len(live),
+            )
+            registered = True
+            for session_id in live:
+                if session_id not in kept:
                     await self.live.drop(session_id, PROBLEMS.closing(OwnerLost))
 
     async def _consume(self) -> None:
@@ -105,7 +139,7 @@ class Owner:
             try:
                 entries = await self.owners.read_inbox(self.id, after, block_ms=1_000)
             except StoreUnavailable:
-                await asyncio.sleep(1)
+                await asyncio.sleep(STORE_RETRY_SECONDS)
                 continue
             for entry_id, fields in entries:
                 after = entry_id

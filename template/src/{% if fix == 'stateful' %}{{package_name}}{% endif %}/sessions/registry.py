@@ -5,6 +5,7 @@ Every operation is one Lua script: looking up the owner and posting to its inbox
 lease and moving a session, happen atomically, so no input can land in a lapsed owner's inbox.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,13 +21,30 @@ _NAMES = """
 local OWNERS, LEASE, OWNED, OWNER_OF, INBOX = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 """
 
-# ARGV: names, owner, url, lease ms
+# Take the lease (again, after it lapsed), and keep the sessions the owner still holds live: a
+# session's ownership record is renewed if it names the owner, written again if the store lost
+# it (only while the session exists and is not deleted), and left alone if another owner took
+# the session meanwhile. KEYS: the live sessions' transcripts. ARGV: names, owner, url, lease ms,
+# session ttl ms, the live sessions (in the order of KEYS) -> the live sessions the owner keeps
 _REGISTER = (
     _NAMES
     + """
-redis.call('SET', LEASE .. ARGV[6], ARGV[7], 'PX', ARGV[8])
-redis.call('SADD', OWNERS, ARGV[6])
-return 1
+local owner = ARGV[6]
+redis.call('SET', LEASE .. owner, ARGV[7], 'PX', ARGV[8])
+redis.call('SADD', OWNERS, owner)
+local kept = {}
+for i, transcript in ipairs(KEYS) do
+  local session = ARGV[9 + i]
+  local current = redis.call('GET', OWNER_OF .. session)
+  local orphan = not current and redis.call('EXISTS', transcript) == 1
+    and redis.call('HEXISTS', transcript, 'deleted') == 0
+  if current == owner or orphan then
+    redis.call('SET', OWNER_OF .. session, owner, 'PX', ARGV[9])
+    redis.call('SADD', OWNED .. owner, session)
+    kept[#kept + 1] = session
+  end
+end
+return kept
 """
 )
 
@@ -234,12 +252,25 @@ class OwnerRegistry:
     def inbox_key(self, owner: str) -> str:
         return self.keys.inbox(owner)
 
-    async def register(self, owner: str, url: str, lease_seconds: int) -> None:
-        await self.backend.run(_REGISTER, [], [*self._names, owner, url, str(lease_seconds * 1000)])
+    async def register(
+        self, owner: str, url: str, lease_seconds: int, live: Sequence[str] = ()
+    ) -> set[str]:
+        """Take the owner's lease; of the sessions it holds `live`, those it keeps (the others
+        were moved to another owner, or deleted, while its lease had lapsed)."""
+        kept = await self.backend.run(
+            _REGISTER,
+            [self.keys.session(session_id) for session_id in live],
+            [*self._names, owner, url, str(lease_seconds * 1000), self._ttl_ms, *live],
+            effect=Effect.GUARDED_WRITE,
+        )
+        return set(kept)
 
     async def heartbeat(self, owner: str, lease_seconds: int, live: list[str]) -> bool:
         renewed = await self.backend.run(
-            _HEARTBEAT, [], [*self._names, owner, str(lease_seconds * 1000), self._ttl_ms, *live]
+            _HEARTBEAT,
+            [],
+            [*self._names, owner, str(lease_seconds * 1000), self._ttl_ms, *live],
+            effect=Effect.GUARDED_WRITE,
         )
         return bool(renewed)
 
