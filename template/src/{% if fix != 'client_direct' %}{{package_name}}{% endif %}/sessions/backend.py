@@ -279,8 +279,9 @@ class RedisClusterBackend:
 
     The client learns which node serves which hash slot and follows MOVED and ASK itself; every
     key a script names shares one slot (keys.py), so each script runs on one node. At most
-    `max_connections` commands are under way at once, so each node gets at most that many
-    connections, and a request waits briefly for its turn rather than opening more.
+    `max_connections` - 1 commands are under way at once, so each node gets at most
+    `max_connections` connections (with the one the client learns the slots on), and a
+    request waits briefly for its turn rather than opening more.
     """
 
     clustered = True
@@ -311,7 +312,10 @@ class RedisClusterBackend:
             require_full_coverage=False,
             retry=Retry(NoBackoff(), 0),
         )
-        self._turns = asyncio.Semaphore(max_connections)
+        # One connection of the budget is the one the client learns the slots on (it keeps it, to
+        # the node in REDIS_URL), so commands take the others.
+        self._turns = asyncio.Semaphore(max(1, max_connections - 1))
+        self._learning = asyncio.Lock()
 
     async def _attempt(self, command: Callable[[], Awaitable[T]], effect: Effect) -> T:
         try:
@@ -337,6 +341,11 @@ class RedisClusterBackend:
         async with asyncio.timeout(CONNECTION_WAIT):
             await self._turns.acquire()
         try:
+            # The client learns the slots on first use and after a lost connection; asked by
+            # several commands at once, it can drop the connections the others are opening.
+            # So one learns while the others wait (a no-op once it knows them).
+            async with self._learning:
+                await self._redis.initialize()
             return await command()
         finally:
             self._turns.release()
