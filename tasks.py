@@ -7,7 +7,8 @@
 Everything else is installed into `.venv` on first use. The test suite needs a real Redis and
 a headless Chromium, checks generated compose files with Docker Compose, and fetches the
 scanner's real-code corpus from PyPI and npm (pip, from `.venv`, and `npm pack`): it starts its
-own `redis-server` on a free port (unless REDIS_URL is set), and, when run as root on Debian or
+own `redis-server` on a free port (unless REDIS_URL is set) and a local Redis Cluster of six
+more (3 masters, 3 replicas; unless REDIS_CLUSTER_URL is set), and, when run as root on Debian or
 Ubuntu, installs the `redis-server`, `chromium`, `npm` and `docker-compose` packages if they are
 missing (`docker-compose` only where the `docker compose` plugin is not installed).
 """
@@ -18,6 +19,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import venv
 from collections.abc import Iterator
@@ -126,19 +128,108 @@ def redis_server() -> Iterator[str]:
     command += ["--save", "", "--appendonly", "no", "--loglevel", "warning"]
     server = subprocess.Popen(command)
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        else:
-            sys.exit("error: redis-server did not start")
+        wait_for_port(port, "redis-server")
         step(f"Redis for this run: 127.0.0.1:{port}")
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         server.terminate()
         server.wait()
+
+
+def wait_for_port(port: int, what: str) -> None:
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"error: {what} did not start on port {port}")
+
+
+def cluster_ports(count: int) -> list[int]:
+    """Free ports whose cluster bus port (the port + 10000) is free too."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port + 10_000 < 65_536 and port not in ports and port_is_free(port + 10_000):
+            ports.append(port)
+    return ports
+
+
+def redis_cli(port: int, *command: str) -> str:
+    probe = subprocess.run(
+        ["redis-cli", "-p", str(port), *command], capture_output=True, text=True, check=False
+    )
+    return probe.stdout
+
+
+def cluster_settled(port: int, masters: int) -> bool:
+    """The node says the cluster is ok, sees every replica as one (right after `create`, some
+    nodes still take a replica for an empty master) and, if a replica, has its master's data
+    (a replica that never synced cannot take over)."""
+    if "cluster_state:ok" not in redis_cli(port, "cluster", "info"):
+        return False
+    roles = [line.split()[2] for line in redis_cli(port, "cluster", "nodes").splitlines()]
+    replication = redis_cli(port, "info", "replication")
+    synced = "role:master" in replication or "master_link_status:up" in replication
+    return synced and sum("slave" in role for role in roles) == masters
+
+
+@contextmanager
+def local_redis_cluster(
+    masters: int = 3, *, quiet: bool = False
+) -> Iterator[dict[int, subprocess.Popen[bytes]]]:
+    """A memory-only Redis Cluster on free ports: `masters` masters with one replica each, every
+    node reporting `cluster_state:ok`; yields each node's process by its port and stops every
+    node afterwards. Node timeout 2 s, so a replica takes over a dead master within seconds;
+    a dead master's slots fail alone (cluster-require-full-coverage no), the others are served.
+    """
+    ensure_program("redis-server", "redis-server")
+    say = (lambda message: None) if quiet else step
+    ports = cluster_ports(masters * 2)
+    nodes: dict[int, subprocess.Popen[bytes]] = {}
+    with tempfile.TemporaryDirectory(prefix="redis-cluster-") as workdir:
+        try:
+            say(f"Starting a local Redis Cluster: {masters} masters, {masters} replicas")
+            for port in ports:
+                command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1"]
+                command += ["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"]
+                command += ["--cluster-require-full-coverage", "no"]
+                # Replicas sync at once (the default waits 5 s for more replicas to join).
+                command += ["--repl-diskless-sync-delay", "0"]
+                command += ["--cluster-config-file", f"nodes-{port}.conf", "--dir", workdir]
+                command += ["--save", "", "--appendonly", "no", "--loglevel", "warning"]
+                nodes[port] = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+            for port in ports:
+                wait_for_port(port, "a Redis Cluster node")
+            create = ["redis-cli", "--cluster", "create"]
+            create += [f"127.0.0.1:{port}" for port in ports]
+            create += ["--cluster-replicas", "1", "--cluster-yes"]
+            created = subprocess.run(create, capture_output=True, text=True, check=False)
+            if created.returncode != 0:
+                sys.exit(f"error: redis-cli --cluster create failed:\n{created.stdout}")
+            deadline = time.monotonic() + 30
+            while not all(cluster_settled(port, masters) for port in ports):
+                if time.monotonic() > deadline:
+                    sys.exit("error: the local Redis Cluster did not reach cluster_state:ok")
+                time.sleep(0.1)
+            say(f"Redis Cluster for this run: 127.0.0.1 ports {', '.join(map(str, ports))}")
+            yield nodes
+        finally:
+            for node in nodes.values():
+                node.terminate()
+            for node in nodes.values():
+                node.wait()
+
+
+@contextmanager
+def redis_cluster() -> Iterator[str]:
+    """The Redis Cluster the suite's cluster tests use: REDIS_CLUSTER_URL, else a local one."""
+    if os.environ.get("REDIS_CLUSTER_URL"):
+        yield os.environ["REDIS_CLUSTER_URL"]
+        return
+    with local_redis_cluster() as nodes:
+        yield f"redis://127.0.0.1:{next(iter(nodes))}"
 
 
 def test(pytest_args: list[str]) -> None:
@@ -170,7 +261,7 @@ def test(pytest_args: list[str]) -> None:
     # images set it), every uvicorn process a generated suite starts compiles FastAPI anew, which
     # doubles the run.
     environment = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    with redis_server() as url:
+    with redis_server() as url, redis_cluster() as cluster_url:
         step("The test suite")
         # Every core: most of the run is generated suites, each in processes of its own.
         workers = (
@@ -178,7 +269,8 @@ def test(pytest_args: list[str]) -> None:
             if any(arg.startswith(("-n", "--numprocesses")) for arg in pytest_args)
             else ["-n", "auto"]
         )
-        run(UV, "run", "pytest", *workers, *pytest_args, env={**environment, "REDIS_URL": url})
+        environment |= {"REDIS_URL": url, "REDIS_CLUSTER_URL": cluster_url}
+        run(UV, "run", "pytest", *workers, *pytest_args, env=environment)
 
 
 def main() -> None:

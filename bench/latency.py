@@ -24,7 +24,8 @@ The latency is the client's wall time for one request on a warm keep-alive conne
 sequential httpx client, so at most one request is in flight). Only 127.0.0.1 is contacted;
 every loop is bounded by a request count and by --max-seconds.
 
-Run it with the generated project's interpreter (Redis at REDIS_URL, default 127.0.0.1:6379):
+Run it with the generated project's interpreter (Redis at REDIS_URL, default 127.0.0.1:6379; a
+node of a local Redis Cluster works too, e.g. one `python3 tasks.py` started):
 
     ../bench-app/.venv/bin/python bench/latency.py --package session_app
 """
@@ -260,7 +261,15 @@ def machine_notes(redis_url: str) -> str:
     )
 
 
+def is_cluster(redis_url: str) -> bool:
+    with redis.Redis.from_url(redis_url) as probe:
+        return bool(probe.info("cluster").get("cluster_enabled"))
+
+
 def delete_keys(redis_url: str, prefix: str) -> int:
+    if is_cluster(redis_url):  # keys in many slots: scanned on every master, deleted one by one
+        with redis.RedisCluster.from_url(redis_url) as cluster:
+            return sum(int(cluster.delete(key)) for key in cluster.scan_iter(f"{prefix}:*"))
     with redis.Redis.from_url(redis_url) as client:
         keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
         return int(client.delete(*keys)) if keys else 0
@@ -315,9 +324,13 @@ def main(argv: list[str] | None = None) -> int:
     # A closed port: the in-memory app must never reach a store.
     memory_env = {**common, "REDIS_URL": f"redis://{HOST}:9/0", "BENCH_PACKAGE": args.package}
     naive_env = {**kv_env, "BENCH_PACKAGE": args.package}
+    if is_cluster(args.redis_url):
+        naive_env["BENCH_CLUSTER"] = "1"
     kv_app, memory_app, naive_app = f"{args.package}.main:app", "inmemory_app:app", "naive_app:app"
 
     print(f"Machine: {machine_notes(args.redis_url)}")
+    if is_cluster(args.redis_url):
+        print(f"Store: the Redis Cluster of the node at {args.redis_url}")
     with ExitStack() as stack:
         # An empty working directory, so no stray .env changes either setup's settings.
         cwd = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sessionfix-bench-")))

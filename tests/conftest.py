@@ -4,11 +4,15 @@ import os
 import re
 import socket
 import subprocess
+import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import copier
+import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,13 +71,25 @@ def redis_url() -> str:
     return url
 
 
+@pytest.fixture(scope="session")
+def redis_cluster_url() -> str:
+    """A node of a Redis Cluster (3 masters, 3 replicas), shared by the tests that only use it."""
+    url = os.environ.get("REDIS_CLUSTER_URL")
+    if not url:
+        pytest.fail(
+            "these tests need a Redis Cluster: run `python3 tasks.py test`, or set "
+            "REDIS_CLUSTER_URL to a node of one"
+        )
+    return url
+
+
 def uv(project: Path, *args: str, **env: str) -> str:
     """Run `uv` in a generated project, in its own venv, as its new user would; fail with the
     output if the command fails. Keyword arguments set environment variables; REDIS_URL is
     passed only when given."""
     # PYTHONDONTWRITEBYTECODE is dropped too: a user's Python caches bytecode, and without it
     # every process the generated suite starts compiles its dependencies again.
-    dropped = {"VIRTUAL_ENV", "REDIS_URL", "PYTHONDONTWRITEBYTECODE"}
+    dropped = {"VIRTUAL_ENV", "REDIS_URL", "REDIS_CLUSTER_URL", "PYTHONDONTWRITEBYTECODE"}
     base = {k: v for k, v in os.environ.items() if k not in dropped}
     result = subprocess.run(
         ["uv", *args],
@@ -141,3 +157,38 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return SLOWEST_FIRST.index(module) if module in SLOWEST_FIRST else len(SLOWEST_FIRST)
 
     items.sort(key=cost)
+
+
+@contextmanager
+def app_instances(project: Path, env: dict[str, str], count: int) -> Iterator[list[str]]:
+    """`count` uvicorn processes of a generated app (installed with `uv sync`), as a deploy
+    runs them; yields their base URLs and stops them afterwards."""
+    python = project / ".venv" / "bin" / "python"
+    environment = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "VIRTUAL_ENV")}
+    processes: list[subprocess.Popen[bytes]] = []
+    urls: list[str] = []
+    try:
+        for number in range(count):
+            port = free_port()
+            command = [str(python), "-m", "uvicorn", "session_app.main:app", "--port", str(port)]
+            instance_env = environment | env | {"INSTANCE_NAME": f"instance-{number}"}
+            processes.append(
+                subprocess.Popen([*command, "--no-access-log"], cwd=project, env=instance_env)
+            )
+            urls.append(f"http://127.0.0.1:{port}")
+        for url in urls:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, f"{url} did not become healthy"
+                time.sleep(0.2)
+        yield urls
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)

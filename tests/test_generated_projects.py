@@ -26,3 +26,12 @@ def test_the_generated_project_passes_its_own_checks_and_suite(
 ) -> None:
     project = generate(tmp_path / "app", **answers)
     passes_its_own_checks_and_suite(project, redis_url)
+
+
+def test_the_generated_project_passes_its_suite_on_a_redis_cluster(
+    tmp_path: Path, redis_cluster_url: str
+) -> None:
+    """The same suite, with REDIS_URL at one node of a Redis Cluster (3 masters, 3 replicas):
+    the app finds the cluster itself, and every session's keys share one hash slot."""
+    project = generate(tmp_path / "app")
+    passes_its_own_checks_and_suite(project, redis_cluster_url)

@@ -6,23 +6,28 @@ updated. The update must need no `--trust`, keep every edit, and leave every fil
 not touch exactly as a fresh copy of the new release has it.
 """
 
+import base64
 import os
 import re
+import secrets
 import subprocess
 import sys
+import uuid
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import copier
+import httpx
 import pytest
 from packaging.version import Version
 
-from .conftest import DEFAULTS, generate, passes_its_own_checks_and_suite
+from .conftest import DEFAULTS, app_instances, generate, passes_its_own_checks_and_suite, uv
 from .releases import ROOT, build_template_repo, current_version, git, released
 
 BIN = Path(sys.executable).parent
+SEED_HEADER = "X-Session-Seed"
 PREVIOUS = "0.3.0"  # the newest release before this one
 
 # The answers each fix is generated with; questions of other fixes are not asked.
@@ -318,3 +323,49 @@ def test_a_half_resolved_update_cannot_be_committed(tmp_path: Path) -> None:
     hooks = accepted.stdout + accepted.stderr
     assert accepted.returncode == 0, hooks
     assert re.search(r"no unresolved conflict markers\.+Passed", hooks), hooks
+
+
+def test_sessions_created_before_an_update_from_the_previous_release_are_still_served(
+    tmp_path: Path, template_repo: Path, redis_url: str
+) -> None:
+    """0.4.0 gives every key of a session the `{session_id}` hash tag: a session stored under
+    the old names moves to the new ones when it is first missed, so a user who comes back after
+    the deploy finds it, with or without a seed; a deleted one stays deleted."""
+    project = copy(template_repo, tmp_path / "app", PREVIOUS)
+    uv(project, "sync")
+    commit_all(project, "Generated and locked")
+    env = {
+        "APP_ENV": "development",
+        "REDIS_URL": redis_url,
+        "KEY_PREFIX": f"update-{uuid.uuid4().hex[:12]}",
+        "SESSION_KEYS": base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode(),
+    }
+    with app_instances(project, env, 1) as [url], httpx.Client(base_url=url) as old:
+        sessions = [old.post("/api/sessions").json()["session_id"] for _ in range(3)]
+        seeds = {}
+        for session_id in sessions:
+            sent = old.post(f"/api/sessions/{session_id}/messages", json={"text": "before"})
+            assert sent.status_code == 200, sent.text
+            seeds[session_id] = sent.headers[SEED_HEADER]
+        with_seed, without_seed, deleted = sessions
+        assert old.delete(f"/api/sessions/{deleted}").status_code == 204
+
+    update(project)
+    uv(project, "sync")
+
+    with app_instances(project, env, 2) as urls:
+        new = [httpx.Client(base_url=url) for url in urls]
+        read = new[0].get(f"/api/sessions/{without_seed}")
+        assert read.status_code == 200, read.text
+        assert read.json()["turns"][0]["text"] == "before"
+        sent = new[1].post(
+            f"/api/sessions/{with_seed}/messages",
+            json={"text": "after"},
+            headers={SEED_HEADER: seeds[with_seed]},
+        )
+        assert sent.status_code == 200, sent.text
+        assert sent.json()["reply"] == 'Message 2 received: "after"'
+        gone = new[0].get(f"/api/sessions/{deleted}", headers={SEED_HEADER: seeds[deleted]})
+        assert gone.json()["code"] == "session_deleted"
+        for client in new:
+            client.close()

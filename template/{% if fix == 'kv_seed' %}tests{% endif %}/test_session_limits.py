@@ -72,6 +72,6 @@ def test_a_session_never_grows_past_its_size_limit(
     assert f"at most {MAX_BYTES} bytes" in refused.json()["detail"]
 
     assert len(b.get(f"/api/sessions/{session_id}").json()["turns"]) == 4
-    stored = store.hget(f"{limited.prefix}:session:{session_id}", "doc")
+    stored = store.hget(limited.keys.session(session_id), "doc")
     assert isinstance(stored, str)
     assert len(stored.encode()) <= MAX_BYTES

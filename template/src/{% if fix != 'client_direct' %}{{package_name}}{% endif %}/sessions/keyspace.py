@@ -11,10 +11,13 @@ from .backend import Effect, StoreBackend, StreamEntries
 from .keys import KeyLayout
 from .models import Session, SessionLimits
 
+# Every script that adds to a stream PUBLISHes the stream's name: on a cluster, that is how
+# the instances' stream readers learn which streams have news (backend.ClusterStreamReader).
 # ARGV: stream length, ttl ms, event
 _APPEND = """
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'data', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PUBLISH', KEYS[1], '')
 return 1
 """
 
@@ -25,6 +28,7 @@ redis.call('HSET', KEYS[1], 'deleted', '1')
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 redis.call('XADD', KEYS[2], '*', 'data', ARGV[2])
 redis.call('PEXPIRE', KEYS[2], 60000)
+redis.call('PUBLISH', KEYS[2], '')
 return 1
 """
 

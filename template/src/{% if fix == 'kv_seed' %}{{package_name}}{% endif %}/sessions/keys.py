@@ -1,13 +1,20 @@
 """KeyLayout: the name of every key this app keeps in the shared store, built here alone.
 
-Under the app's key prefix:
-    {prefix}:session:{id}  hash: rev, doc (the session as JSON), seed (the seed of that rev);
-                           or, after DELETE, only `deleted`, kept as long as a seed could live,
-                           so that no old seed can bring a deleted session back
-    {prefix}:events:{id}   stream: one entry per event, read by every instance's SSE streams
-    {prefix}:answer:{id}:{idempotency key}
-                           string: the first answer to a POST .../messages that carried this
-                           Idempotency-Key, with a hash of its request; kept as long as the session
+Under the app's key prefix (which never holds braces), every key of one session carries the
+session id in braces, its Redis Cluster hash tag: all of them live in one hash slot, so a script
+that touches several of them runs on one node of a cluster.
+    <prefix>:session:{<id>}  hash: rev, doc (the session as JSON), seed (the seed of that rev);
+                             or, after DELETE, only `deleted`, kept as long as a seed could
+                             live, so that no old seed can bring a deleted session back
+    <prefix>:events:{<id>}   stream: one entry per event, read by every instance's SSE streams;
+                             each script that adds to it also PUBLISHes its name (cluster
+                             stream readers subscribe to `events("*")`)
+    <prefix>:answer:{<id>}:<idempotency key>
+                             string: the first answer to a POST .../messages that carried this
+                             Idempotency-Key, with a hash of its request; kept as long as the
+                             session
+Before 0.4.0 the id had no braces; `legacy_session` and `legacy_events` name those keys, which
+sessions created before the update still use until they are first missed (store.py).
 """
 
 
@@ -16,10 +23,16 @@ class KeyLayout:
         self.prefix = prefix
 
     def session(self, session_id: str) -> str:
-        return f"{self.prefix}:session:{session_id}"
+        return f"{self.prefix}:session:{{{session_id}}}"
 
     def events(self, session_id: str) -> str:
+        return f"{self.prefix}:events:{{{session_id}}}"
+
+    def legacy_session(self, session_id: str) -> str:
+        return f"{self.prefix}:session:{session_id}"
+
+    def legacy_events(self, session_id: str) -> str:
         return f"{self.prefix}:events:{session_id}"
 
     def answer(self, session_id: str, idempotency_key: str) -> str:
-        return f"{self.prefix}:answer:{session_id}:{idempotency_key}"
+        return f"{self.prefix}:answer:{{{session_id}}}:{idempotency_key}"

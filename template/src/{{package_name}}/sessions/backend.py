@@ -9,16 +9,18 @@ silent fallback or a bare 500.
 """
 
 import asyncio
+import contextlib
 import logging
 import re
 import socket
 from collections.abc import Awaitable, Callable, Mapping
 from enum import Enum
 from typing import Any, Protocol, TypeVar, cast
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as redis
 from redis import exceptions as redis_errors
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.typing import KeyT, StreamIdT
@@ -108,6 +110,11 @@ class StoreBackend(Protocol):
     # Where the store is (host and port, never credentials), for log lines and /healthz.
     address: str
 
+    @property
+    def clustered(self) -> bool:
+        """Keys in different hash slots may live on different nodes: a script names one slot."""
+        ...
+
     async def run(
         self, script: str, keys: list[str], args: list[str], *, effect: Effect = Effect.WRITE
     ) -> Any: ...
@@ -140,6 +147,8 @@ class RedisBackend:
     At most `max_connections` connections for commands, plus one for the stream reader: a
     request waits briefly for a free connection rather than opening more.
     """
+
+    clustered = False
 
     def __init__(
         self, url: str, *, client_name: str | None = None, max_connections: int = MAX_CONNECTIONS
@@ -250,6 +259,375 @@ class RedisStreamReader:
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+# What a read on a cluster tries again: a lost connection, and what the client says while a
+# slot changes hands (CLUSTERDOWN, TRYAGAIN, or RedisClusterException, not a RedisError, when
+# it cannot relearn the slots). The pauses between tries (seconds).
+RETRIED = (
+    redis_errors.ConnectionError,
+    redis_errors.TimeoutError,
+    redis_errors.ClusterDownError,
+    redis_errors.TryAgainError,
+    redis_errors.RedisClusterException,
+)
+RETRY_PAUSES = (0.02, 0.08, 0.25)
+
+
+class RedisClusterBackend:
+    """Redis Cluster or Valkey cluster (ElastiCache/MemoryDB in cluster mode, Redis Cloud...).
+
+    The client learns which node serves which hash slot and follows MOVED and ASK itself; every
+    key a script names shares one slot (keys.py), so each script runs on one node. At most
+    `max_connections` - 1 commands are under way at once, so each node gets at most
+    `max_connections` connections (with the one the client learns the slots on), and a
+    request waits briefly for its turn rather than opening more.
+    """
+
+    clustered = True
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        stream_notices: str,
+        client_name: str | None = None,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
+        self.address = host_of(url)
+        self.stream_notices = stream_notices
+        self._url = url
+        self._client_name = client_name and re.sub(r"[^!-~]", "-", client_name)
+        # As RedisBackend: short timeouts, idle connections pinged before use, and no resend by
+        # the client itself (it would resend a write whose reply was lost): `_attempt` decides.
+        # Slots left uncovered by a dead master fail alone; the others keep being served.
+        self._redis = RedisCluster.from_url(
+            url,
+            max_connections=max_connections,
+            decode_responses=True,
+            socket_connect_timeout=2,
+            socket_timeout=5,
+            health_check_interval=5,
+            client_name=self._client_name,
+            require_full_coverage=False,
+            retry=Retry(NoBackoff(), 0),
+        )
+        # One connection of the budget is the one the client learns the slots on (it keeps it, to
+        # the node in REDIS_URL), so commands take the others.
+        self._turns = asyncio.Semaphore(max(1, max_connections - 1))
+        self._learning = asyncio.Lock()
+
+    async def _attempt(self, command: Callable[[], Awaitable[T]], effect: Effect) -> T:
+        try:
+            if effect is Effect.WRITE:
+                return await self._in_turn(command)
+            # A failover moves a slot to a replica within seconds; a read retries only
+            # briefly, so a request gets its 503 (and Retry-After) rather than waiting for the
+            # election. The client relearns the slots before each new try.
+            for pause in RETRY_PAUSES:
+                with contextlib.suppress(*RETRIED):
+                    return await self._in_turn(command)
+                await asyncio.sleep(pause)
+            return await self._in_turn(command)
+        except TimeoutError as exc:
+            raise StoreUnavailable("every store connection stayed busy") from exc
+        except redis_errors.RedisClusterException as exc:
+            # Raised by the client before it sends anything: the command was never run.
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        except (redis_errors.RedisError, OSError) as exc:
+            raise store_error(exc, effect) from exc
+
+    async def _in_turn(self, command: Callable[[], Awaitable[T]]) -> T:
+        async with asyncio.timeout(CONNECTION_WAIT):
+            await self._turns.acquire()
+        try:
+            # The client learns the slots on first use and after a lost connection; asked by
+            # several commands at once, it can drop the connections the others are opening.
+            # So one learns while the others wait (a no-op once it knows them).
+            async with self._learning:
+                await self._redis.initialize()
+            return await command()
+        finally:
+            self._turns.release()
+
+    async def run(
+        self, script: str, keys: list[str], args: list[str], *, effect: Effect = Effect.WRITE
+    ) -> Any:
+        return await self._attempt(
+            lambda: self._redis.eval(script, len(keys), *keys, *args), effect
+        )
+
+    async def read_stream(self, key: str, after: str, block_ms: int | None) -> StreamEntries:
+        reply = await self._attempt(
+            lambda: self._redis.xread({key: after}, count=100, block=block_ms), Effect.READ
+        )
+        streams = cast("list[tuple[str, StreamEntries]]", reply)
+        return [entry for _, entries in streams for entry in entries]
+
+    async def read_streams(self, positions: Mapping[str, str]) -> StreamsEntries:
+        """Each stream's entries after its position, without waiting: one XREAD per stream (a
+        read cannot name keys in two slots), sent in one pipeline, one round trip per node."""
+
+        async def read_all() -> list[Any]:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key, after in positions.items():
+                    pipe.xread({key: after}, count=STREAM_PAGE)
+                return await pipe.execute()
+
+        replies = await self._attempt(read_all, Effect.READ)
+        return [stream for reply in replies for stream in cast("StreamsEntries", reply or [])]
+
+    def stream_reader(self) -> "ClusterStreamReader":
+        return ClusterStreamReader(self)
+
+    async def subscriber(self) -> redis.Redis:
+        """A client of one node, any (a classic PUBLISH reaches every node), for a subscription."""
+        await self._attempt(self._redis.initialize, Effect.READ)
+        node = self._redis.get_random_node()
+        parts = urlsplit(self._url)
+        credentials = parts.netloc.rpartition("@")[0]
+        netloc = f"{credentials}@" if credentials else ""
+        node_url = urlunsplit(parts._replace(netloc=f"{netloc}{node.host}:{node.port}"))
+        # No silent reconnection: a new connection would miss the notifications in between.
+        return redis.Redis.from_url(
+            node_url,
+            decode_responses=True,
+            socket_connect_timeout=2,
+            socket_timeout=None,
+            health_check_interval=5,
+            client_name=self._client_name,
+            retry=Retry(NoBackoff(), 0),
+        )
+
+    async def ping(self) -> None:
+        # Any node, not every master: while one master fails over, only its own sessions get
+        # 503; /healthz stays 200, so no health check pulls every instance out of service.
+        await self._attempt(lambda: self._redis.ping(target_nodes=RedisCluster.RANDOM), Effect.READ)
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+# Entries one read takes from one stream; a stream with more is read again at once.
+STREAM_PAGE = 100
+
+
+class ClusterStreamReader:
+    """Many streams on a cluster, on one subscription connection whatever their number.
+
+    Every script that adds to a stream also PUBLISHes the stream's name (a classic PUBLISH
+    reaches every node of a cluster), so one pattern subscription, on any node, hears of every
+    new entry. A read then takes only the streams it heard of (and the ones newly named, which
+    may have had entries before it listened), each with its own XREAD, one pipeline per read.
+    """
+
+    def __init__(self, backend: RedisClusterBackend) -> None:
+        self._backend = backend
+        self._subscriber: redis.Redis | None = None
+        self._listening: asyncio.Task[None] | None = None
+        # Streams with entries not read yet, and those named by the previous read (immutable:
+        # replaced, never changed in place, so no read sees a set change under it).
+        self._heard: frozenset[str] = frozenset()
+        self._named: frozenset[str] = frozenset()
+        self._ready = asyncio.Event()
+        self._failure: BaseException | None = None
+        self._blocked = False
+
+    async def read(self, positions: Mapping[str, str], block_ms: int) -> StreamsEntries:
+        try:
+            if self._listening is None:
+                await self._subscribe()
+                self._heard |= set(positions)  # anything before the subscription went unheard
+            self._heard |= positions.keys() - self._named
+            self._named = frozenset(positions)
+            self._ready.clear()
+            if block_ms > 0 and not self._heard & self._named and self._failure is None:
+                self._blocked = True
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(block_ms / 1000):
+                        await self._ready.wait()
+            if self._failure is not None:
+                raise self._failure
+            due = {key: positions[key] for key in self._heard & self._named}
+            self._heard = frozenset()
+            replies = await self._backend.read_streams(due) if due else []
+        except (redis_errors.RedisError, OSError, StoreUnavailable) as exc:
+            await self._unsubscribe()
+            if isinstance(exc, StoreUnavailable):
+                raise
+            raise StoreUnavailable(str(exc) or "the store did not answer") from exc
+        finally:
+            self._blocked = False
+        # A full page may not be all: read that stream again next time.
+        self._heard |= {key for key, entries in replies if len(entries) >= STREAM_PAGE}
+        return replies
+
+    async def _subscribe(self) -> None:
+        self._failure = None
+        self._subscriber = await self._backend.subscriber()
+        pubsub = self._subscriber.pubsub(ignore_subscribe_messages=True)
+        await pubsub.psubscribe(self._backend.stream_notices)
+        self._listening = asyncio.create_task(self._listen(pubsub), name="stream-notices")
+
+    async def _listen(self, pubsub: Any) -> None:
+        try:
+            while True:
+                message = await pubsub.get_message(timeout=None)
+                if message is not None:
+                    self._heard |= {message["channel"]}
+                    self._ready.set()
+        except (redis_errors.RedisError, OSError) as exc:
+            self._failure = exc
+            self._ready.set()
+        finally:
+            await pubsub.aclose()
+
+    async def _unsubscribe(self) -> None:
+        if self._listening is not None:
+            self._listening.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listening
+            self._listening = None
+        if self._subscriber is not None:
+            await self._subscriber.aclose()
+            self._subscriber = None
+        self._named = frozenset()
+
+    async def wake(self) -> bool:
+        if not self._blocked:
+            return False
+        self._ready.set()
+        return True
+
+    async def close(self) -> None:
+        await self._unsubscribe()
+
+
+def open_redis_backend(
+    url: str,
+    *,
+    cluster: bool | None,
+    stream_notices: str,
+    client_name: str | None = None,
+    max_connections: int = MAX_CONNECTIONS,
+) -> StoreBackend:
+    """The backend for a Redis URL: a cluster client on a cluster, else a single-Redis one.
+
+    `cluster` (REDIS_CLUSTER) decides when set; otherwise the first command asks the node
+    (`INFO cluster`), so an app that starts while its store is down still picks the right client
+    once it is up. `stream_notices` is the channel pattern the write scripts publish stream
+    names on.
+    """
+    if cluster is False:
+        return RedisBackend(url, client_name=client_name, max_connections=max_connections)
+    if cluster is True:
+        return RedisClusterBackend(
+            url,
+            stream_notices=stream_notices,
+            client_name=client_name,
+            max_connections=max_connections,
+        )
+    return DetectedRedisBackend(
+        url,
+        stream_notices=stream_notices,
+        client_name=client_name,
+        max_connections=max_connections,
+    )
+
+
+class DetectedRedisBackend:
+    """A single Redis or a cluster, whichever the URL's node says it is, asked once."""
+
+    def __init__(
+        self, url: str, *, stream_notices: str, client_name: str | None, max_connections: int
+    ) -> None:
+        self.address = host_of(url)
+        self._url = url
+        self._stream_notices = stream_notices
+        self._client_name = client_name
+        self._max_connections = max_connections
+        self._chosen: RedisBackend | RedisClusterBackend | None = None
+        self._asking = asyncio.Lock()
+
+    @property
+    def clustered(self) -> bool:
+        return self._chosen is not None and self._chosen.clustered
+
+    async def chosen(self) -> "RedisBackend | RedisClusterBackend":
+        if self._chosen is not None:
+            return self._chosen
+        async with self._asking:
+            if self._chosen is None:
+                self._chosen = self._open(on_cluster=await is_cluster_node(self._url))
+        return self._chosen
+
+    def _open(self, *, on_cluster: bool) -> "RedisBackend | RedisClusterBackend":
+        name, connections = self._client_name, self._max_connections
+        if not on_cluster:
+            return RedisBackend(self._url, client_name=name, max_connections=connections)
+        try:
+            return RedisClusterBackend(
+                self._url,
+                stream_notices=self._stream_notices,
+                client_name=name,
+                max_connections=connections,
+            )
+        except redis_errors.RedisClusterException as exc:
+            # A database number other than 0, say: a cluster has only one database.
+            raise StoreUnavailable(f"REDIS_URL names a Redis Cluster node: {exc}") from exc
+
+    async def run(
+        self, script: str, keys: list[str], args: list[str], *, effect: Effect = Effect.WRITE
+    ) -> Any:
+        return await (await self.chosen()).run(script, keys, args, effect=effect)
+
+    async def read_stream(self, key: str, after: str, block_ms: int | None) -> StreamEntries:
+        return await (await self.chosen()).read_stream(key, after, block_ms)
+
+    def stream_reader(self) -> "DetectedStreamReader":
+        return DetectedStreamReader(self)
+
+    async def ping(self) -> None:
+        await (await self.chosen()).ping()
+
+    async def close(self) -> None:
+        if self._chosen is not None:
+            await self._chosen.close()
+
+
+class DetectedStreamReader:
+    """The chosen backend's stream reader, made at the first read."""
+
+    def __init__(self, backend: DetectedRedisBackend) -> None:
+        self._backend = backend
+        self._reader: StreamReader | None = None
+
+    async def read(self, positions: Mapping[str, str], block_ms: int) -> StreamsEntries:
+        if self._reader is None:
+            self._reader = (await self._backend.chosen()).stream_reader()
+        return await self._reader.read(positions, block_ms)
+
+    async def wake(self) -> bool:
+        return self._reader is not None and await self._reader.wake()
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            await self._reader.close()
+
+
+async def is_cluster_node(url: str) -> bool:
+    """Whether the node at `url` is part of a cluster; StoreUnavailable when it cannot be asked.
+    A node that refuses INFO (some proxies) is taken for a single Redis."""
+    probe = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        info = await probe.info("cluster")
+    except redis_errors.ResponseError:
+        return False
+    except (redis_errors.RedisError, OSError) as exc:
+        raise store_error(exc, Effect.READ) from exc
+    finally:
+        await probe.aclose()
+    return bool(info.get("cluster_enabled"))
 
 
 def host_of(url: str) -> str:
