@@ -51,6 +51,10 @@ CREDENTIAL_PREFIX = "openai-insecure-api-key."
 CLOSE_CODES = {TokenExpired: 4001, TokenForeign: 4003}
 CLOSE_INVALID = 4002
 MAX_TEXT = 4_000
+# One connection's share of memory: about five minutes of speech, and a long conversation.
+MAX_AUDIO_BYTES = 15 * 1024 * 1024
+MAX_ITEMS = 1_000
+ADDS_AN_ITEM = {"conversation.item.create", "input_audio_buffer.commit", "response.create"}
 # Between two deltas, as a model streams tokens: long enough that a barge-in can land mid-reply.
 WORD_PAUSE_SECONDS = 0.005
 SAMPLE_RATE = 24_000  # PCM16 mono, the protocol's default audio format
@@ -108,17 +112,15 @@ class ProviderSession:
 
     async def handle(self, event: Event) -> None:
         kind = event.get("type")
-        if kind == "session.update":
-            session = event.get("session") or {}
-            self.output = (session.get("output_modalities") or [self.output])[0]
-            await self.send({"type": "session.updated", "session": self.description()})
+        if kind in ADDS_AN_ITEM and len(self.turns) >= MAX_ITEMS:
+            message = f"a session holds at most {MAX_ITEMS} items: start a new one"
+            await self.error("conversation_too_long", message, event)
+        elif kind == "session.update":
+            await self.update(event)
         elif kind == "conversation.item.create":
             await self.add_item(event)
         elif kind == "input_audio_buffer.append":
-            try:
-                self.audio += base64.b64decode(event.get("audio", ""), validate=True)
-            except binascii.Error:
-                await self.error("invalid_audio", "audio is not base64", event)
+            await self.append_audio(event)
         elif kind == "input_audio_buffer.commit":
             await self.commit(event)
         elif kind == "input_audio_buffer.clear":
@@ -138,8 +140,32 @@ class ProviderSession:
         else:
             await self.error("unknown_event", f"unknown client event {kind!r}", event)
 
+    async def update(self, event: Event) -> None:
+        session, keep = event.get("session"), [self.output]
+        modalities = session.get("output_modalities", keep) if isinstance(session, dict) else None
+        if modalities not in (["text"], ["audio"]):
+            message = 'session.output_modalities is ["text"] or ["audio"]'
+            await self.error("invalid_value", message, event)
+            return
+        self.output = modalities[0]
+        await self.send({"type": "session.updated", "session": self.description()})
+
+    async def append_audio(self, event: Event) -> None:
+        try:
+            audio = base64.b64decode(str(event.get("audio", "")), validate=True)
+        except binascii.Error:
+            await self.error("invalid_audio", "audio is not base64", event)
+            return
+        if len(self.audio) + len(audio) > MAX_AUDIO_BYTES:
+            message = f"the buffer holds at most {MAX_AUDIO_BYTES} bytes: commit or clear it"
+            await self.error("input_audio_buffer_too_large", message, event)
+            return
+        self.audio += audio
+
     async def add_item(self, event: Event) -> None:
-        item = event.get("item") or {}
+        item = event.get("item")
+        if not isinstance(item, dict):
+            item = {}
         role, content = item.get("role"), item.get("content") or []
         if (
             item.get("type") != "message"
