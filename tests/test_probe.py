@@ -279,6 +279,8 @@ def test_each_generated_projects_cluster_passes(tmp_path: Path, fix: str) -> Non
     door = f"http://127.0.0.1:{port}"
     # The embedded development store, as `python -m <package> cluster` runs with no REDIS_URL.
     env = environment_without("REDIS_URL", "VIRTUAL_ENV")
+    # Every flow comes from this one address: room for all of them under the per-client limits.
+    env |= {"SESSION_CREATE_RATE": "1000/minute", "MINT_RATE_PER_CLIENT": "1000/minute"}
     command = ["uv", "run", "python", "-m", "session_app", "cluster", "--port", str(port)]
     with running(command, project, f"{door}/healthz", env):
         result = sessionfix_probe(door, "--flows", str(FLOWS), "--format", "json")
