@@ -51,7 +51,7 @@ def test_a_full_session_refuses_the_next_message_and_keeps_its_transcript(
         assert f"at most {MAX_TURNS};" in refused.json()["detail"]
 
     kept = b.get(f"/api/sessions/{session_id}").json()
-    assert kept["rev"] == 4
+    assert kept["rev"] == 7
     assert [turn["text"] for turn in kept["turns"]][::2] == ["m1", "m2", "m3"]
 
 
