@@ -212,6 +212,12 @@ class Exchange:
         except (ReplyLost, WriteConflict):
             await self.store.abandon(asked.session_id, self.lease_token)
             raise UpstreamUnavailable(STALLED) from None
+        except Exception:
+            # SessionFull (the reply outgrew MAX_SESSION_BYTES) or a store failure: the reply is
+            # not stored, so it is interrupted now rather than once its lease lapses.
+            with contextlib.suppress(Exception):
+                await self.store.abandon(asked.session_id, self.lease_token)
+            raise
         _send_seed(response, seed)
         return answer
 
