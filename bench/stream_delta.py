@@ -4,7 +4,8 @@ reaches an SSE client on instance B, minus the provider's own first-token time.
 Two real uvicorn instances of a generated kv_seed project share one Redis, with
 ASSISTANT_PROVIDER=openai pointed at a local OpenAI-compatible server run by this script (it
 waits FIRST_TOKEN_MS before its first chunk, and stamps when it got the request and when it sent
-that chunk). An SSE client holds B's event stream; each round POSTs one message to A. Reported,
+that chunk; it runs in a process of its own, so that it never waits for this one's GIL). An
+SSE client holds B's event stream; each round POSTs one message to A. Reported,
 per round, on this process's monotonic clock:
 
 * overhead = (first delta seen on B - POST sent to A) - (first chunk sent - request received by
@@ -28,6 +29,7 @@ import os
 import queue
 import secrets
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -39,7 +41,7 @@ import redis
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 HOST = "127.0.0.1"
@@ -51,8 +53,15 @@ class Provider:
 
     def __init__(self) -> None:
         self.stamps: list[tuple[float, float]] = []
-        route = Route("/v1/chat/completions", self.complete, methods=["POST"])
-        self.app = Starlette(routes=[route])
+        self.app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self.complete, methods=["POST"]),
+                Route("/stamps", self.last_stamp),
+            ]
+        )
+
+    async def last_stamp(self, request: Request) -> Response:
+        return JSONResponse(self.stamps[-1] if self.stamps else None)
 
     async def complete(self, request: Request) -> Response:
         received = time.perf_counter()
@@ -102,18 +111,35 @@ def main() -> None:
         "--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/3")
     )
     parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument("--serve-provider", type=int, help=argparse.SUPPRESS)
     options = parser.parse_args()
+    if options.serve_provider:
+        # Its own process: in this one it would wait for the GIL behind the SSE reader.
+        uvicorn.run(Provider().app, host=HOST, port=options.serve_provider, log_level="warning")
+        return
     cluster = importlib.import_module(f"{options.package}.cluster")
     config = importlib.import_module(f"{options.package}.config")
 
-    provider = Provider()
     provider_port = cluster.free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(provider.app, host=HOST, port=provider_port, log_level="warning")
+    provider = subprocess.Popen(  # noqa: S603 - this very script, with our interpreter
+        [
+            sys.executable,
+            __file__,
+            "--package",
+            options.package,
+            "--serve-provider",
+            str(provider_port),
+        ]
     )
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.01)
+    stamps = httpx.Client(base_url=f"http://{HOST}:{provider_port}", timeout=10)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            stamps.get("/stamps")
+            break
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, "the provider did not start"
+            time.sleep(0.05)
 
     prefix = f"bench-{secrets.token_hex(4)}"
     env = {
@@ -149,7 +175,8 @@ def main() -> None:
                 at, delta = seen.get(timeout=10)
                 if delta["rev"] == rev:
                     break
-            received, first_sent = provider.stamps[-1]
+            # perf_counter is CLOCK_MONOTONIC: one clock for every process of this machine.
+            received, first_sent = stamps.get("/stamps").json()
             while not seen.empty():
                 seen.get()
             ping = time.perf_counter()
@@ -165,7 +192,7 @@ def main() -> None:
             instance.stop()
         for key in store.scan_iter(f"{prefix}:*"):
             store.delete(key)
-        server.should_exit = True
+        provider.terminate()
 
     ms = 1000
     rtt = statistics.median(round_trips) * ms
