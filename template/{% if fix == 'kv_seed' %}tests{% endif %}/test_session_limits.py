@@ -51,7 +51,7 @@ def test_a_full_session_refuses_the_next_message_and_keeps_its_transcript(
         assert f"at most {MAX_TURNS};" in refused.json()["detail"]
 
     kept = b.get(f"/api/sessions/{session_id}").json()
-    assert kept["rev"] == 4
+    assert kept["rev"] == 7
     assert [turn["text"] for turn in kept["turns"]][::2] == ["m1", "m2", "m3"]
 
 
@@ -75,3 +75,24 @@ def test_a_session_never_grows_past_its_size_limit(
     stored = store.hget(limited.keys.session(session_id), "doc")
     assert isinstance(stored, str)
     assert len(stored.encode()) <= MAX_BYTES
+
+
+def test_a_reply_that_would_overfill_the_session_leaves_its_message_interrupted(
+    limited: StoreCluster,
+) -> None:
+    """The message fits, its reply does not: 409 at once, the message kept and marked
+    `interrupted` on every instance, without waiting for the reply's lease to lapse."""
+    a, b = limited.clients
+    session_id = a.post("/api/sessions").json()["session_id"]
+    text = "x" * 3_000  # a message and its reply take about 6 KB of MAX_BYTES
+    for _ in range(2):
+        sent = a.post(f"/api/sessions/{session_id}/messages", json={"text": text})
+        assert sent.status_code == 200, sent.text
+
+    overfull = a.post(f"/api/sessions/{session_id}/messages", json={"text": text})
+
+    assert overfull.status_code == 409
+    assert overfull.json()["code"] == "session_full"
+    kept = b.get(f"/api/sessions/{session_id}").json()
+    assert [turn["role"] for turn in kept["turns"]] == ["user", "assistant"] * 2 + ["user"]
+    assert kept["reply_status"] == "interrupted"

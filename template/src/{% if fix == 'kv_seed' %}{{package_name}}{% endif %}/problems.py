@@ -1,5 +1,6 @@
 """What each client error looks like over HTTP: its RFC 9457 problem."""
 
+from .assistant import UpstreamUnavailable
 from .errors import ProblemTable, ProblemType
 from .limits import BodyTooLarge
 from .rate_limits import RateLimited
@@ -9,7 +10,7 @@ from .sessions.idempotency import IdempotencyKeyInvalid, IdempotencyKeyReused
 from .sessions.keyspace import SessionDeleted
 from .sessions.models import SessionFull
 from .sessions.seed import SeedError, SeedExpired, SeedSessionMismatch, SeedTooLarge
-from .sessions.store import SessionBusy, SessionNotFound
+from .sessions.store import ReplyStreaming, SessionBusy, SessionNotFound
 
 PROBLEMS = ProblemTable(
     {
@@ -35,6 +36,13 @@ PROBLEMS = ProblemTable(
         SessionDeleted: ProblemType(410, "Session deleted"),
         SessionBusy: ProblemType(409, "Session busy", retry_after=1),
         SessionFull: ProblemType(409, "Session full"),
+        ReplyStreaming: ProblemType(409, "Reply in progress", retry_after=1),
+        UpstreamUnavailable: ProblemType(
+            502,
+            "Assistant unavailable",
+            "The assistant's provider failed or went silent. Your message is stored without a "
+            "reply (the session's events say `interrupted`); send a new message to go on.",
+        ),
         IdempotencyKeyInvalid: ProblemType(400, "Invalid Idempotency-Key"),
         IdempotencyKeyReused: ProblemType(422, "Idempotency-Key reused"),
         SeedError: ProblemType(400, "Invalid seed"),

@@ -41,6 +41,13 @@ class Session(BaseModel):
         added = (Turn(role="user", text=text, at=now), Turn(role="assistant", text=reply, at=now))
         return self.model_copy(update={"rev": self.rev + 1, "turns": self.turns + added})
 
+    def with_turn(self, role: Role, text: str) -> "Session":
+        """One turn more: a message stored before its reply streams, or that reply."""
+        now = datetime.now(UTC)
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        turn = Turn(role=role, text=text, at=now)
+        return self.model_copy(update={"rev": self.rev + 1, "turns": (*self.turns, turn)})
+
 
 class SessionFull(ClientError):
     """The session reached a configured limit. It stays readable; a new session takes more."""

@@ -52,24 +52,36 @@ def parse_key(value: str | None) -> str | None:
 class KeptAnswer:
     """The answer kept under one Idempotency-Key, with a hash of the request it answered."""
 
-    def __init__(self, key: str, request: BaseModel, answer: BaseModel) -> None:
+    def __init__(
+        self, key: str, request: BaseModel, answer: BaseModel | None, *, asked_rev: int = 0
+    ) -> None:
+        """Without `answer`: the request's message is stored, at `asked_rev`, and its reply is
+        streaming (or was interrupted)."""
         self.key = key
-        request_hash, answer_json = _fingerprint(request), answer.model_dump(mode="json")
+        request_hash = _fingerprint(request)
+        answer_json = answer.model_dump(mode="json") if answer is not None else None
         # Unique per attempt: a duplicate can compute the very same answer, and only this tells
         # our own write (its reply lost and the script run again) from the duplicate's.
         writer = secrets.token_hex(8)
         self.record = orjson.dumps(
-            {"request": request_hash, "answer": answer_json, "writer": writer}
+            {"request": request_hash, "answer": answer_json, "writer": writer, "asked": asked_rev}
         ).decode()
 
 
-def replayed(record: str, request: BaseModel) -> dict[str, object]:
-    """The answer kept in `record`, if it answered this same request."""
+def replayed(record: str, request: BaseModel) -> dict[str, object] | None:
+    """The answer kept in `record`, if it answered this same request; None while its reply is
+    still streaming (or was interrupted)."""
     kept = orjson.loads(record)
     if kept["request"] != _fingerprint(request):
         raise IdempotencyKeyReused
-    answer: dict[str, object] = kept["answer"]
+    answer: dict[str, object] | None = kept["answer"]
     return answer
+
+
+def asked_rev(record: str) -> int:
+    """The revision of the message a pending record's request stored."""
+    rev: int = orjson.loads(record).get("asked", 0)
+    return rev
 
 
 def _fingerprint(request: BaseModel) -> str:

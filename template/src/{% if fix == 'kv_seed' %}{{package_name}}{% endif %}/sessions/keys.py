@@ -13,6 +13,8 @@ that touches several of them runs on one node of a cluster.
                              string: the first answer to a POST .../messages that carried this
                              Idempotency-Key, with a hash of its request; kept as long as the
                              session
+    <prefix>:reply:{<id>}    string: the lease of the instance streaming the session's reply (a
+                             token, expiring unless renewed); gone while no reply streams
 Before 0.4.0 the id had no braces; `legacy_session` and `legacy_events` name those keys, which
 sessions created before the update still use until they are first missed (store.py).
 """
@@ -36,3 +38,6 @@ class KeyLayout:
 
     def answer(self, session_id: str, idempotency_key: str) -> str:
         return f"{self.prefix}:answer:{{{session_id}}}:{idempotency_key}"
+
+    def reply_lease(self, session_id: str) -> str:
+        return f"{self.prefix}:reply:{{{session_id}}}"

@@ -82,6 +82,137 @@ return 1
 """
 
 
+# The streamed reply (routes/sessions.py, Exchange). The user's message is written first, with a
+# lease on the reply, so it is durable before the provider is asked and only one instance answers.
+# The hash's `awaiting` field names the revision the reply will have until the reply is written
+# or found interrupted (its lease lapsed: the instance answering died). A write that finds an
+# interrupted reply announces it once, as an `interrupted` event, before its own write.
+_INTERRUPTED = """
+local function settle(session, events, lease, length, ttl)
+  local awaiting = redis.call('HGET', session, 'awaiting')
+  if awaiting and redis.call('EXISTS', lease) == 0 then
+    redis.call('HDEL', session, 'awaiting')
+    redis.call('XADD', events, 'MAXLEN', '~', length, '*', 'data',
+      '{"type":"interrupted","rev":' .. awaiting .. '}')
+    redis.call('PEXPIRE', events, ttl)
+    redis.call('PUBLISH', events, '')
+  end
+end
+"""
+
+# KEYS: session, events, lease[, answer]. ARGV: expected rev, new rev, doc, seed, ttl ms, stream
+# length, lease token, lease ms, pending answer record, the `turn` event.
+# -> 1 written; 0 someone else wrote first; -1 deleted; -2 a reply is streaming; a string: the
+# record kept under the Idempotency-Key before
+_ASK = f"""{_INTERRUPTED}
+local h = redis.call('HMGET', KEYS[1], 'rev', 'deleted')
+if h[2] then return -1 end
+if KEYS[4] then
+  local kept = redis.call('GET', KEYS[4])
+  if kept then return kept end
+end
+if h[1] == ARGV[2] and redis.call('GET', KEYS[3]) == ARGV[7] then return 1 end
+settle(KEYS[1], KEYS[2], KEYS[3], ARGV[6], ARGV[5])
+if redis.call('EXISTS', KEYS[3]) == 1 then return -2 end
+if tonumber(h[1] or '0') ~= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'rev', ARGV[2], 'doc', ARGV[3], 'seed', ARGV[4],
+  'awaiting', tostring(tonumber(ARGV[2]) + 1))
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('SET', KEYS[3], ARGV[7], 'PX', ARGV[8])
+if KEYS[4] then redis.call('SET', KEYS[4], ARGV[9], 'PX', ARGV[5]) end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'data', ARGV[10])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+redis.call('PUBLISH', KEYS[2], '')
+return 1
+"""
+
+# A delta, only while this instance holds the reply's lease, which it also renews.
+# KEYS: events, lease. ARGV: lease token, lease ms, stream length, ttl ms, event (none: renew).
+# -> 1 done; 0 the lease is lost
+_DELTA = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+if ARGV[5] then
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'data', ARGV[5])
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  redis.call('PUBLISH', KEYS[1], '')
+end
+return 1
+"""
+
+# The finished reply, compare-and-set, only while the lease is ours; releases the lease.
+# KEYS: session, events, lease[, answer]. ARGV: expected rev, new rev, doc, seed, ttl ms, stream
+# length, lease token, answer record, the `turn` event.
+# -> 1 written; 0 someone else wrote first; -1 deleted; -3 the lease was lost
+_ANSWER = """
+local h = redis.call('HMGET', KEYS[1], 'rev', 'deleted')
+if h[2] then return -1 end
+if h[1] == ARGV[2] and redis.call('HGET', KEYS[1], 'doc') == ARGV[3] then return 1 end
+if redis.call('GET', KEYS[3]) ~= ARGV[7] then return -3 end
+if tonumber(h[1] or '0') ~= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'rev', ARGV[2], 'doc', ARGV[3], 'seed', ARGV[4])
+redis.call('HDEL', KEYS[1], 'awaiting')
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('DEL', KEYS[3])
+if KEYS[4] then redis.call('SET', KEYS[4], ARGV[8], 'PX', ARGV[5]) end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'data', ARGV[9])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+redis.call('PUBLISH', KEYS[2], '')
+return 1
+"""
+
+# The provider failed: give the lease up and announce the reply as interrupted at once.
+# KEYS: session, events, lease. ARGV: lease token, stream length, ttl ms.
+_ABANDON = f"""{_INTERRUPTED}
+if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
+settle(KEYS[1], KEYS[2], KEYS[3], ARGV[2], ARGV[3])
+return 1
+"""
+
+# Take over the reply to a stored message whose lease lapsed, if nothing was written after it.
+# KEYS: session, events, lease. ARGV: the message's rev, lease token, lease ms.
+# -> 1 the lease is ours; 0 the session moved on (the reply stays interrupted); -2 lease held
+_RESUME = """
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  if redis.call('GET', KEYS[3]) == ARGV[2] then return 1 end
+  return -2
+end
+if redis.call('HGET', KEYS[1], 'rev') ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[3])
+redis.call('HSET', KEYS[1], 'awaiting', tostring(tonumber(ARGV[1]) + 1))
+return 1
+"""
+
+# Is a reply streaming (1), or was it interrupted (0, announced here if not yet)?
+# KEYS: session, events, lease. ARGV: stream length, ttl ms.
+_REPLY_STATE = f"""{_INTERRUPTED}
+if redis.call('EXISTS', KEYS[3]) == 1 then return 1 end
+settle(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2])
+return 0
+"""
+
+
+# What `ask` returns when another reply to the session is streaming.
+STREAMING = "streaming"
+
+
+class ReplyStreaming(ClientError):
+    """Another request's reply is still streaming and did not finish in time."""
+
+    code = "reply_in_progress"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The session's previous message is still being answered; nothing was stored. "
+            "Try again shortly."
+        )
+
+
+class ReplyLost(Exception):
+    """This instance lost the reply's lease (it stalled past REPLY_LEASE_SECONDS): the reply is
+    interrupted for everyone, and this instance must not write it."""
+
+
 class SessionNotFound(ClientError):
     code = "session_not_found"
 
@@ -106,6 +237,11 @@ class Stored:
     session: Session
     # The seed issued with this revision ("" when it exceeded the size cap).
     seed: str
+
+
+def _turn_event(session: Session) -> dict[str, object]:
+    """The `turn` event of the session's newest turn."""
+    return {"type": "turn", "rev": session.rev, "turn": session.turns[-1].model_dump(mode="json")}
 
 
 class SessionStore(SessionKeyspace):
@@ -211,3 +347,136 @@ class SessionStore(SessionKeyspace):
         if status == 0:
             raise WriteConflict(session.session_id)
         return None
+
+    async def ask(
+        self,
+        session: Session,
+        seed: str,
+        *,
+        expected_rev: int,
+        lease_token: str,
+        lease_ms: int,
+        pending: KeptAnswer | None,
+    ) -> str | None:
+        """Store the user's message (`session` ends with it) and take the lease on its reply.
+        WriteConflict as `write`; ReplyStreaming's cause, -2, is returned as "streaming"."""
+        doc = session.model_dump_json()
+        self.limits.check_size(session.session_id, doc.encode())
+        keys = self._reply_keys(session.session_id)
+        if pending is not None:
+            keys.append(self.keys.answer(session.session_id, pending.key))
+        event = _turn_event(session)
+        status = await self.backend.run(
+            _ASK,
+            keys,
+            [
+                str(expected_rev),
+                str(session.rev),
+                doc,
+                seed,
+                self._ttl_ms,
+                str(STREAM_LENGTH),
+                lease_token,
+                str(lease_ms),
+                pending.record if pending is not None else "",
+                orjson.dumps(event).decode(),
+            ],
+            effect=Effect.GUARDED_WRITE,
+        )
+        if isinstance(status, str):
+            return status
+        if status == -1:
+            raise SessionDeleted(session.session_id)
+        if status == -2:
+            return STREAMING
+        if status == 0:
+            raise WriteConflict(session.session_id)
+        return None
+
+    async def stream_delta(
+        self, session_id: str, lease_token: str, lease_ms: int, event: dict[str, object] | None
+    ) -> None:
+        """Append a `delta` event and renew the reply's lease (with no event: only renew)."""
+        keys = self._reply_keys(session_id)[1:]
+        args = [lease_token, str(lease_ms), str(STREAM_LENGTH), self._ttl_ms]
+        if event is not None:
+            args.append(orjson.dumps(event).decode())
+        if await self.backend.run(_DELTA, keys, args, effect=Effect.GUARDED_WRITE) == 0:
+            raise ReplyLost
+
+    async def answer(
+        self,
+        session: Session,
+        seed: str,
+        *,
+        expected_rev: int,
+        lease_token: str,
+        answer: KeptAnswer | None,
+    ) -> None:
+        """Store the finished reply (`session` ends with it) and release the lease."""
+        doc = session.model_dump_json()
+        self.limits.check_size(session.session_id, doc.encode())
+        keys = self._reply_keys(session.session_id)
+        if answer is not None:
+            keys.append(self.keys.answer(session.session_id, answer.key))
+        event = _turn_event(session)
+        status = await self.backend.run(
+            _ANSWER,
+            keys,
+            [
+                str(expected_rev),
+                str(session.rev),
+                doc,
+                seed,
+                self._ttl_ms,
+                str(STREAM_LENGTH),
+                lease_token,
+                answer.record if answer is not None else "",
+                orjson.dumps(event).decode(),
+            ],
+            effect=Effect.GUARDED_WRITE,
+        )
+        if status == -1:
+            raise SessionDeleted(session.session_id)
+        if status == -3:
+            raise ReplyLost
+        if status == 0:
+            raise WriteConflict(session.session_id)
+
+    async def abandon(self, session_id: str, lease_token: str) -> None:
+        """The reply failed: release its lease and announce it as interrupted."""
+        await self.backend.run(
+            _ABANDON,
+            self._reply_keys(session_id),
+            [lease_token, str(STREAM_LENGTH), self._ttl_ms],
+            effect=Effect.GUARDED_WRITE,
+        )
+
+    async def resume(self, session_id: str, rev: int, lease_token: str, lease_ms: int) -> int:
+        """Take the lease on the reply to the message stored at `rev`, if its first writer's
+        lapsed and nothing came after it: 1 taken, 0 too late, -2 still held."""
+        taken: int = await self.backend.run(
+            _RESUME,
+            self._reply_keys(session_id),
+            [str(rev), lease_token, str(lease_ms)],
+            effect=Effect.GUARDED_WRITE,
+        )
+        return taken
+
+    async def reply_streaming(self, session_id: str) -> bool:
+        """Whether the reply to the session's last message is streaming; if it is not, it was
+        interrupted, and that is announced (once) on the session's events."""
+        state = await self.backend.run(
+            _REPLY_STATE,
+            self._reply_keys(session_id),
+            [str(STREAM_LENGTH), self._ttl_ms],
+            effect=Effect.GUARDED_WRITE,
+        )
+        return bool(state)
+
+    def _reply_keys(self, session_id: str) -> list[str]:
+        return [
+            self.keys.session(session_id),
+            self.keys.events(session_id),
+            self.keys.reply_lease(session_id),
+        ]
