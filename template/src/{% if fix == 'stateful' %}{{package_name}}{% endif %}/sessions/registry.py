@@ -193,6 +193,15 @@ return 1
 )
 
 
+# Why the stateful services refuse a Redis Cluster (backend.refuse_cluster): these scripts find
+# owners and sessions as they run, so their keys cannot be declared up front, and they span
+# owners' and sessions' keys that a cluster keeps on different nodes.
+NEEDS_ONE_REDIS = (
+    "the registry of realtime owners needs one Redis: its scripts find owners and sessions as "
+    "they run and touch keys that a cluster keeps on different nodes"
+)
+
+
 class NoOwnerAvailable(ClientError):
     """No realtime instance holds a live lease: nothing can take the session now."""
 
