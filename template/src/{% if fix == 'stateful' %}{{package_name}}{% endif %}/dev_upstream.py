@@ -5,227 +5,23 @@ to it exactly as to OpenAI and going live is configuration (UPSTREAM_URL, OPENAI
 serves `/v1/realtime` and takes any API key sent as OpenAI expects it, `Authorization: Bearer
 …`; it is for development only and refuses to start in production.
 
-Each WebSocket is one provider session. The reply to a message is the demo assistant's answer
-(assistant.py), streamed word by word: text deltas, or with audio output, PCM16 audio deltas and
-their transcript. Spoken input (PCM16, base64, via `input_audio_buffer.append` and `.commit`) is
-"transcribed" as `[audio: N bytes]`. `response.cancel` stops a reply mid-stream (barge-in).
+Each WebSocket is one provider session (`dev_realtime.py`, shared with the client-direct fix):
+the owner configures it and replays the transcript, then streams the demo assistant's replies.
+A malformed event gets an `error` event, and one connection's memory is capped.
 """
 
-import array
-import asyncio
-import base64
-import binascii
-import contextlib
-import itertools
-import math
-import re
-import secrets
-from datetime import UTC, datetime
-from typing import Any
-
-import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
-from . import assistant
 from .config import AppSettings, ConfigError, read_settings
-from .sessions.models import Role, Turn
+from .dev_realtime import ProviderSession, converse
 
-# Between two deltas, as a model streams tokens: long enough that a barge-in can land mid-reply.
-WORD_PAUSE_SECONDS = 0.005
-SAMPLE_RATE = 24_000  # PCM16 mono, the protocol's default audio format
-WORD_AUDIO_SECONDS = 0.02
-Event = dict[str, Any]
-
-
-def new_id(kind: str) -> str:
-    return f"{kind}_{secrets.token_hex(8)}"
-
-
-def words_of(text: str) -> list[str]:
-    """The deltas of one reply: each word with the space after it, so they join back exactly."""
-    return re.findall(r"\S+\s*|\s+", text)
-
-
-def tone(seconds: float, hertz: float = 440.0) -> bytes:
-    """Audible, deterministic PCM16 audio to stand in for speech."""
-    count = int(SAMPLE_RATE * seconds)
-    wave = (int(8_000 * math.sin(2 * math.pi * hertz * n / SAMPLE_RATE)) for n in range(count))
-    return array.array("h", wave).tobytes()
-
-
-WORD_AUDIO = base64.b64encode(tone(WORD_AUDIO_SECONDS)).decode()
-
-
-class ProviderSession:
-    """One realtime session: its conversation, its audio buffer, and the reply in progress."""
-
-    def __init__(self, websocket: WebSocket) -> None:
-        self.websocket = websocket
-        self.turns: list[Turn] = []
-        self.audio = bytearray()
-        self.output = "text"
-        self.replying: asyncio.Task[None] | None = None
-        self.cancelled = False
-        self._sending = asyncio.Lock()  # the reply streams while client events are answered
-        self._event_ids = itertools.count(1)
-
-    async def send(self, event: Event) -> None:
-        event = {"event_id": f"event_{next(self._event_ids)}", **event}
-        async with self._sending:
-            await self.websocket.send_text(orjson.dumps(event).decode())
-
-    async def error(self, code: str, message: str, client_event: Event | None = None) -> None:
-        error = {"type": "invalid_request_error", "code": code, "message": message}
-        if client_event and "event_id" in client_event:
-            error["event_id"] = client_event["event_id"]
-        await self.send({"type": "error", "error": error})
-
-    def said(self, role: Role, text: str) -> None:
-        self.turns.append(Turn(role=role, text=text, at=datetime.now(UTC)))
-
-    async def handle(self, event: Event) -> None:
-        kind = event.get("type")
-        if kind == "session.update":
-            session = event.get("session") or {}
-            self.output = (session.get("output_modalities") or [self.output])[0]
-            await self.send({"type": "session.updated", "session": self.description()})
-        elif kind == "conversation.item.create":
-            await self.add_item(event)
-        elif kind == "input_audio_buffer.append":
-            try:
-                self.audio += base64.b64decode(event.get("audio", ""), validate=True)
-            except binascii.Error:
-                await self.error("invalid_audio", "audio is not base64", event)
-        elif kind == "input_audio_buffer.commit":
-            await self.commit(event)
-        elif kind == "input_audio_buffer.clear":
-            self.audio.clear()
-            await self.send({"type": "input_audio_buffer.cleared"})
-        elif kind == "response.create":
-            if self.replying is not None:
-                message = "a response is in progress"
-                await self.error("conversation_already_has_active_response", message, event)
-                return
-            self.cancelled = False
-            self.replying = asyncio.create_task(self.reply())
-        elif kind == "response.cancel":
-            if self.replying is None:
-                await self.error("response_cancel_not_active", "no response to cancel", event)
-            self.cancelled = True
-        else:
-            await self.error("unknown_event", f"unknown client event {kind!r}", event)
-
-    async def add_item(self, event: Event) -> None:
-        item = event.get("item") or {}
-        role, content = item.get("role"), item.get("content") or []
-        if item.get("type") != "message" or role not in ("user", "assistant") or not content:
-            await self.error("invalid_item", "only user and assistant messages are taken", event)
-            return
-        part = content[0]
-        text = str(part.get("text") or part.get("transcript") or "")
-        self.said(role, text)
-        item = {**item, "id": item.get("id") or new_id("item"), "status": "completed"}
-        await self.send({"type": "conversation.item.added", "item": item})
-        await self.send({"type": "conversation.item.done", "item": item})
-
-    async def commit(self, event: Event) -> None:
-        if not self.audio:
-            await self.error("input_audio_buffer_commit_empty", "the buffer is empty", event)
-            return
-        item_id, heard = new_id("item"), f"[audio: {len(self.audio)} bytes]"
-        self.audio.clear()
-        self.said("user", heard)
-        item = {
-            "id": item_id,
-            "type": "message",
-            "role": "user",
-            "status": "completed",
-            "content": [{"type": "input_audio", "transcript": None}],
-        }
-        await self.send({"type": "input_audio_buffer.committed", "item_id": item_id})
-        await self.send({"type": "conversation.item.added", "item": item})
-        await self.send(
-            {
-                "type": "conversation.item.input_audio_transcription.completed",
-                "item_id": item_id,
-                "content_index": 0,
-                "transcript": heard,
-                "usage": {"type": "duration", "seconds": 0},
-            }
-        )
-
-    async def reply(self) -> None:
-        """Stream the assistant's answer to the last user message, word by word."""
-        try:
-            await self.stream_reply()
-        finally:
-            self.replying = None
-
-    async def stream_reply(self) -> None:
-        users = [n for n, turn in enumerate(self.turns) if turn.role == "user"]
-        last = users[-1] if users else len(self.turns)
-        heard = self.turns[last].text if users else ""
-        answer = assistant.reply(self.turns[:last], heard)
-        response_id, item_id = new_id("resp"), new_id("item")
-        audio = self.output == "audio"
-        where = {"response_id": response_id, "item_id": item_id, "output_index": 0}
-        part = {**where, "content_index": 0}
-        await self.send({"type": "response.created", "response": self.response(response_id)})
-        item: Event = {"id": item_id, "type": "message", "role": "assistant", "content": []}
-        added = {**item, "status": "in_progress"}
-        await self.send({"type": "response.output_item.added", **where, "item": added})
-        said = ""
-        for word in words_of(answer):
-            await asyncio.sleep(WORD_PAUSE_SECONDS)
-            if self.cancelled:
-                break
-            said += word
-            if audio:
-                kind = "response.output_audio.delta"
-                await self.send({"type": kind, **part, "delta": WORD_AUDIO})
-                kind = "response.output_audio_transcript.delta"
-                await self.send({"type": kind, **part, "delta": word})
-            else:
-                await self.send({"type": "response.output_text.delta", **part, "delta": word})
-        status = "cancelled" if self.cancelled else "completed"
-        if audio:
-            await self.send({"type": "response.output_audio.done", **part})
-            kind = "response.output_audio_transcript.done"
-            await self.send({"type": kind, **part, "transcript": said})
-            finished = {"type": "output_audio", "transcript": said}
-        else:
-            await self.send({"type": "response.output_text.done", **part, "text": said})
-            finished = {"type": "output_text", "text": said}
-        self.said("assistant", said)
-        status_of_item = "incomplete" if self.cancelled else "completed"
-        item = {**item, "status": status_of_item, "content": [finished]}
-        await self.send({"type": "response.output_item.done", **where, "item": item})
-        done = self.response(response_id, status=status, output=[item])
-        if self.cancelled:
-            done["status_details"] = {"type": "cancelled", "reason": "client_cancelled"}
-        await self.send({"type": "response.done", "response": done})
-
-    def response(
-        self, response_id: str, status: str = "in_progress", output: list[Event] | None = None
-    ) -> Event:
-        return {
-            "id": response_id,
-            "object": "realtime.response",
-            "status": status,
-            "output": output or [],
-            "output_modalities": [self.output],
-        }
-
-    def description(self) -> Event:
-        return {
-            "type": "realtime",
-            "object": "realtime.session",
-            "output_modalities": [self.output],
-        }
+# The owner replays its transcript here, and a reply quotes the message it answers (up to 4,000
+# characters, routes/sessions.py), so an assistant item may be a little longer than that.
+MAX_REPLAYED_TEXT = 8_000
 
 
 def offered_key(websocket: WebSocket) -> str:
@@ -246,28 +42,7 @@ async def realtime(websocket: WebSocket) -> None:
             await websocket.close(1008, "missing_api_key")
         return
     await websocket.accept()
-    session = ProviderSession(websocket)
-    await session.send({"type": "session.created", "session": session.description()})
-    try:
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            try:
-                event = orjson.loads(message.get("text") or b"")
-            except orjson.JSONDecodeError:
-                event = None
-            if not isinstance(event, dict):
-                await session.error("invalid_event", "a client event is one JSON object")
-                continue
-            await session.handle(event)
-    except WebSocketDisconnect:
-        pass
-    finally:
-        if session.replying is not None:
-            session.replying.cancel()
-            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
-                await session.replying
+    await converse(ProviderSession(websocket, max_text=MAX_REPLAYED_TEXT))
 
 
 async def healthz(request: Request) -> JSONResponse:
