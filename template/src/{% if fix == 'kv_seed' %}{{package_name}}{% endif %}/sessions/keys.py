@@ -20,15 +20,20 @@ sessions created before the update still use until they are first missed (store.
 """
 
 
+def hash_tag(session_id: str) -> str:
+    """The session id in braces: Redis Cluster hashes only that part of a key that holds it."""
+    return "{" + session_id + "}"
+
+
 class KeyLayout:
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
 
     def session(self, session_id: str) -> str:
-        return f"{self.prefix}:session:{{{session_id}}}"
+        return f"{self.prefix}:session:{hash_tag(session_id)}"
 
     def events(self, session_id: str) -> str:
-        return f"{self.prefix}:events:{{{session_id}}}"
+        return f"{self.prefix}:events:{hash_tag(session_id)}"
 
     def legacy_session(self, session_id: str) -> str:
         return f"{self.prefix}:session:{session_id}"
@@ -37,7 +42,7 @@ class KeyLayout:
         return f"{self.prefix}:events:{session_id}"
 
     def answer(self, session_id: str, idempotency_key: str) -> str:
-        return f"{self.prefix}:answer:{{{session_id}}}:{idempotency_key}"
+        return f"{self.prefix}:answer:{hash_tag(session_id)}:{idempotency_key}"
 
     def reply_lease(self, session_id: str) -> str:
-        return f"{self.prefix}:reply:{{{session_id}}}"
+        return f"{self.prefix}:reply:{hash_tag(session_id)}"
