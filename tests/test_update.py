@@ -71,6 +71,16 @@ REPLY_AFTER = """    # Our model will answer here; until then, count the user's 
     return f'Message {len(asked) + 1} received: "{text}"'
 """
 EXTRA_DEPENDENCY = '    "anyio>=4.4",  # our background jobs\n'
+# 0.4.0 made KV + seed's `reply` an async stream, so the user's edit of the old one conflicts;
+# the user ports it to the new one, as the CHANGELOG's "On update" says.
+STREAMED_REPLY_BEFORE = """    number = sum(1 for turn in history if turn.role == "user") + 1
+    answer = f'Message {number} received: "{text}"'
+"""
+STREAMED_REPLY_AFTER = """    # Our model will answer here; until then, count the user's messages.
+    asked = [turn for turn in history if turn.role == "user"]
+    answer = f'Message {len(asked) + 1} received: "{text}"'
+"""
+CONFLICT = re.compile(r"<<<<<<< before updating\n.*?=======\n(.*?)>>>>>>> after updating\n", re.S)
 
 PACKAGE = Path("src") / "session_app"
 USER_FILES = {
@@ -210,7 +220,17 @@ def test_an_update_from_the_previous_release_keeps_the_users_edits(
     assert_user_edits_kept(project, fix)
     fresh = copy(template_repo, tmp_path / "fresh", current_version(), **FIXES[fix])
     assert_matches_a_fresh_copy(project, fresh, USER_FILES)
+    if fix == "kv_seed":
+        port_the_reply_to_a_stream(project / PACKAGE / "assistant.py")
     passes_its_own_checks_and_suite(project, redis_url)
+
+
+def port_the_reply_to_a_stream(path: Path) -> None:
+    """What a KV + seed user does with the conflict in `reply`: take the new, streamed one, and
+    make the same edit in it."""
+    taken = CONFLICT.sub(r"\1", path.read_text())
+    assert STREAMED_REPLY_BEFORE in taken, "the update's side of the conflict is the new reply"
+    path.write_text(taken.replace(STREAMED_REPLY_BEFORE, STREAMED_REPLY_AFTER))
 
 
 def test_a_kv_seed_project_of_0_1_0_updates_to_this_release_without_trust(
