@@ -3,14 +3,23 @@ installed in its own venv, and put through its own tool chain and multi-instance
 (real uvicorn processes, a real Redis for rate limits and refresh chains, and a headless
 Chromium)."""
 
+import base64
+import secrets
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jinja2
 import pytest
 import yaml
 
-from .conftest import assert_fully_rendered, generate, passes_its_own_checks_and_suite
+from .conftest import (
+    app_instances,
+    assert_fully_rendered,
+    generate,
+    passes_its_own_checks_and_suite,
+    uv,
+)
 
 # The other fixes' questions: never asked, never recorded for client_direct.
 OTHER_FIXES = (
@@ -100,3 +109,40 @@ def test_the_generated_project_passes_its_own_checks_and_suite(
     project = generate_client_direct(tmp_path / "app", upstream_provider=provider)
     # Its rate limits and refresh chains are shared by every instance through the store.
     passes_its_own_checks_and_suite(project, redis_url=redis_url)
+
+
+def test_it_starts_on_a_redis_cluster_and_shares_its_refresh_chains_there(
+    tmp_path: Path, redis_cluster_url: str
+) -> None:
+    """REDIS_URL at one node of a Redis Cluster: the app finds the cluster itself (no
+    REDIS_CLUSTER), and a session minted on one instance refreshes on the other, its refresh
+    chain and the rate limit's count kept on the cluster."""
+    project = generate_client_direct(tmp_path / "app")
+    uv(project, "sync")
+    key = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
+    env = {
+        "APP_ENV": "development",
+        "REDIS_URL": redis_cluster_url,
+        "KEY_PREFIX": f"cd-{secrets.token_hex(4)}",
+        "SESSION_KEYS": key,
+    }
+    with app_instances(project, env, 2) as (first, second):
+        created = httpx.post(f"{first}/api/sessions", timeout=10)
+        assert created.status_code == 201, created.text
+        session = created.json()
+        refresh = session["refresh"]["token"]
+        for url in (second, first):
+            refreshed = httpx.post(
+                f"{url}/api/sessions/{session['session_id']}/token",
+                headers={"Authorization": f"Bearer {refresh}"},
+                timeout=10,
+            )
+            assert refreshed.status_code == 200, refreshed.text
+            refresh = refreshed.json()["refresh"]["token"]
+        # The refresh token just spent is refused on every instance: the chain is shared.
+        spent = httpx.post(
+            f"{second}/api/sessions/{session['session_id']}/token",
+            headers={"Authorization": f"Bearer {session['refresh']['token']}"},
+            timeout=10,
+        )
+        assert spent.status_code in (401, 409), spent.text

@@ -161,7 +161,7 @@ def test_a_lost_session_is_never_recreated_silently(
 
     assert resumed.status_code == 503, resumed.text
     assert resumed.json()["code"] == "no_owner_available"
-    stored = deployment.api.store.hget(f"{deployment.api.prefix}:session:{session_id}", "doc")
+    stored = deployment.api.store.hget(deployment.api.keys.session(session_id), "doc")
     assert stored is not None and "keep me" in stored
 
 

@@ -226,8 +226,8 @@ def test_posts_racing_a_delete_answer_200_or_410_and_nothing_follows_the_tombsto
     assert recorded, "some posts were answered before the DELETE"
     store = deployment.api.store
     # The tombstone alone: no turn was written behind it.
-    assert store.hgetall(f"{deployment.api.prefix}:session:{session_id}") == {"deleted": "1"}
-    entries = store.xrange(f"{deployment.api.prefix}:events:{session_id}") or []
+    assert store.hgetall(deployment.api.keys.session(session_id)) == {"deleted": "1"}
+    entries = store.xrange(deployment.api.keys.events(session_id)) or []
     events = [json.loads((fields or {})["data"]) for _, fields in entries]
     assert events[-1] == {"type": "deleted"}, "nothing follows the `deleted` event"
     turns_before = [event for event in events if event["type"] == "turn"]

@@ -84,6 +84,6 @@ def test_a_session_never_grows_past_its_size_limit(limited: Deployment, store: r
     assert refused.json()["code"] == "session_full"
 
     assert len(texts(b, session_id)) == 4
-    stored = store.hget(f"{limited.api.prefix}:session:{session_id}", "doc")
+    stored = store.hget(limited.api.keys.session(session_id), "doc")
     assert isinstance(stored, str)
     assert len(stored.encode()) <= MAX_BYTES

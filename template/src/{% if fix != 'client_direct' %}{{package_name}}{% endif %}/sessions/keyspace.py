@@ -41,6 +41,18 @@ local newest = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
 return {h[1], h[2], oldest and oldest[1], newest and newest[1]}
 """
 
+# A session stored under the key names before 0.4.0 (no hash tag) moves to the new names, on
+# a single Redis, the first time it is missed there; the new names win if both exist.
+# KEYS: legacy session, legacy events, session, events -> 1 moved; 0 nothing to move
+_ADOPT_LEGACY = """
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+redis.call('RENAME', KEYS[1], KEYS[3])
+if redis.call('EXISTS', KEYS[2]) == 1 and redis.call('EXISTS', KEYS[4]) == 0 then
+  redis.call('RENAME', KEYS[2], KEYS[4])
+end
+return 1
+"""
+
 STREAM_LENGTH = 1000
 
 
@@ -69,6 +81,27 @@ def event_order(event_id: str) -> tuple[int, int]:
     return int(millis), int(sequence or 0)
 
 
+async def adopt_legacy_keys(backend: StoreBackend, keys: KeyLayout, session_id: str) -> bool:
+    """Move a session written before 0.4.0 to its new key names; True when it was there.
+    Only on a single Redis: the old layout never ran on a cluster (its scripts spanned hash
+    slots). Asked only when a session is missing, so a stored one costs nothing."""
+    if backend.clustered:
+        return False
+    moved = await backend.run(
+        _ADOPT_LEGACY,
+        [
+            keys.legacy_session(session_id),
+            keys.legacy_events(session_id),
+            keys.session(session_id),
+            keys.events(session_id),
+        ],
+        [],
+        # Run twice, the second finds nothing left to move.
+        effect=Effect.GUARDED_WRITE,
+    )
+    return bool(moved)
+
+
 class SessionKeyspace:
     def __init__(
         self, backend: StoreBackend, *, prefix: str, ttl_seconds: int, limits: SessionLimits
@@ -77,6 +110,9 @@ class SessionKeyspace:
         self.keys = KeyLayout(prefix)
         self.limits = limits
         self._ttl_ms = str(ttl_seconds * 1000)
+
+    async def adopt_legacy_keys(self, session_id: str) -> bool:
+        return await adopt_legacy_keys(self.backend, self.keys, session_id)
 
     async def read_events(self, session_id: str, after: str) -> StreamEntries:
         """The events after `after`, up to a page of them, without waiting for new ones."""

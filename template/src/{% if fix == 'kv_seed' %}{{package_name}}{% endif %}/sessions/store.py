@@ -69,19 +69,6 @@ return 0
 """
 
 
-# A session stored under the key names before 0.4.0 (no hash tag) moves to the new names, on
-# a single Redis, the first time it is missed there; the new names win if both exist.
-# KEYS: legacy session, legacy events, session, events -> 1 moved; 0 nothing to move
-_ADOPT_LEGACY = """
-if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
-redis.call('RENAME', KEYS[1], KEYS[3])
-if redis.call('EXISTS', KEYS[2]) == 1 and redis.call('EXISTS', KEYS[4]) == 0 then
-  redis.call('RENAME', KEYS[2], KEYS[4])
-end
-return 1
-"""
-
-
 # The streamed reply (routes/sessions.py, Exchange). The user's message is written first, with a
 # lease on the reply, so it is durable before the provider is asked and only one instance answers.
 # The hash's `awaiting` field names the revision the reply will have until the reply is written
@@ -256,27 +243,6 @@ class SessionStore(SessionKeyspace):
                 return await self.load(session_id)
             return None
         return Stored(Session.model_validate_json(doc), seed or "")
-
-    async def adopt_legacy_keys(self, session_id: str) -> bool:
-        """Move a session written before 0.4.0 to its new key names; True when it was there.
-        Only on a single Redis: the old layout never ran on a cluster (its scripts spanned two
-        hash slots). Asked only when a session is missing, so a stored one costs nothing."""
-        if self.backend.clustered:
-            return False
-        keys = self.keys
-        moved = await self.backend.run(
-            _ADOPT_LEGACY,
-            [
-                keys.legacy_session(session_id),
-                keys.legacy_events(session_id),
-                keys.session(session_id),
-                keys.events(session_id),
-            ],
-            [],
-            # Run twice, the second finds nothing left to move.
-            effect=Effect.GUARDED_WRITE,
-        )
-        return bool(moved)
 
     async def hydrate(self, session: Session, seed: str) -> Stored:
         """Put a verified seed's snapshot in the store unless the store is as new or newer."""

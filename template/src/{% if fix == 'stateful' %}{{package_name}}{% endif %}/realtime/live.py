@@ -158,7 +158,7 @@ class LiveRegistry:
                     settles=settles,
                 )
             except WriteConflict as conflict:
-                # Not ours any more (re-homed while we held it, or our lease lapsed), or another
+                # Not ours any more (re-homed while we held it), or another
                 # instance wrote it: the browser reconnects to whoever owns it now.
                 await self._moved(session_id, refused=isinstance(conflict, NotOwner))
                 raise OwnerLost(session_id) from None

@@ -22,7 +22,7 @@ import orjson
 from ..errors import ClientError
 from .backend import Effect, StoreBackend
 from .keys import KeyLayout
-from .keyspace import SessionDeleted
+from .keyspace import SessionDeleted, adopt_legacy_keys
 from .store import SessionNotFound
 
 # Letters, digits and `_.:-`, 1 to 64 of them: what a UUID, a ULID or a client's own scheme
@@ -148,6 +148,8 @@ class IdempotentInputs:
             if outcome == "deleted":
                 raise SessionDeleted(session_id)
             if outcome == "missing":
+                if await adopt_legacy_keys(self.backend, self.keys, session_id):
+                    continue
                 raise SessionNotFound(session_id)
             if outcome == "reused":
                 raise IdempotencyKeyReused(key)

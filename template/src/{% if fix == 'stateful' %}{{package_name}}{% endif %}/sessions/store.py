@@ -29,28 +29,31 @@ if #ARGV > 5 then
     redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'data', ARGV[i])
   end
   redis.call('PEXPIRE', KEYS[2], ARGV[4])
+  redis.call('PUBLISH', KEYS[2], '')
 end
 return 1
 """
 
-# write(), fenced by ownership: only the session's owner, while its lease is live, may record a
-# turn, so an owner that was paused while the session moved cannot write behind its successor.
-# The tombstone is checked first: DELETE also forgets the owner, and a deleted session's input
-# is answered 410 `session_deleted`, never "owner lost". An input sent with an Idempotency-Key
-# is recorded only while its request still holds the key (KEYS[5], idempotency.py), and its
-# answer is kept there in the same step.
-# KEYS: session, events, the session's ownership record, the owner's lease[, the key's claim].
+# write(), fenced by ownership: only the owner the session's ownership record names may record a
+# turn. A session moves to another owner only by compare-and-set on that record (registry.py),
+# so an owner that was paused while the session moved can never write behind its successor. The
+# fence does not look at the owner's lease, which lives in another hash slot: an owner whose lease
+# lapsed while nobody moved the session may still record its turn, which is harmless, since the
+# revision's compare-and-set still orders every write. The tombstone is checked first: DELETE
+# also forgets the owner, and a deleted session's input is answered 410 `session_deleted`, never
+# "owner lost". An input sent with an Idempotency-Key is recorded only while its request still
+# holds the key (KEYS[4], idempotency.py), and its answer is kept there in the same step. Every
+# key is the session's, in its one hash slot (keys.py).
+# KEYS: session, events, the session's ownership record[, the key's claim].
 # ARGV: owner, expected rev, new rev, doc, ttl ms, stream length, request id, answer, events...
 # -> 1 written; 0 someone else wrote first; -1 deleted; -2 not (or no longer) the owner;
 #    -3 the claim lapsed or was released
 _WRITE_AS_OWNER = """
 local h = redis.call('HMGET', KEYS[1], 'rev', 'deleted')
 if h[2] then return -1 end
-if redis.call('GET', KEYS[3]) ~= ARGV[1] or redis.call('EXISTS', KEYS[4]) == 0 then
-  return -2
-end
-if #KEYS == 5 then
-  local claim = redis.call('HMGET', KEYS[5], 'state', 'request')
+if redis.call('GET', KEYS[3]) ~= ARGV[1] then return -2 end
+if #KEYS == 4 then
+  local claim = redis.call('HMGET', KEYS[4], 'state', 'request')
   if claim[2] ~= ARGV[7] then return -3 end
   if claim[1] == 'done' then return 1 end
 end
@@ -62,9 +65,10 @@ for i = 9, #ARGV do
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'data', ARGV[i])
 end
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
-if #KEYS == 5 then
-  redis.call('HSET', KEYS[5], 'state', 'done', 'answer', ARGV[8])
-  redis.call('PEXPIRE', KEYS[5], ARGV[5])
+redis.call('PUBLISH', KEYS[2], '')
+if #KEYS == 4 then
+  redis.call('HSET', KEYS[4], 'state', 'done', 'answer', ARGV[8])
+  redis.call('PEXPIRE', KEYS[4], ARGV[5])
 end
 return 1
 """
@@ -75,6 +79,7 @@ _REPORT = """
 if redis.call('HEXISTS', KEYS[1], 'deleted') == 1 then return 0 end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', 'data', ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
+redis.call('PUBLISH', KEYS[2], '')
 return 1
 """
 
@@ -95,7 +100,7 @@ class Stored:
 
 
 class NotOwner(WriteConflict):
-    """The writer no longer owns the session (it moved, or the writer's lease lapsed)."""
+    """The writer no longer owns the session: it moved to another owner."""
 
 
 class ClaimLapsed(Exception):
@@ -120,6 +125,8 @@ class SessionStore(SessionKeyspace):
         if deleted:
             raise SessionDeleted(session_id)
         if doc is None:
+            if await self.adopt_legacy_keys(session_id):
+                return await self.load(session_id)
             return None
         return Stored(Session.model_validate_json(doc))
 
@@ -157,9 +164,9 @@ class SessionStore(SessionKeyspace):
         owner: str,
         settles: Settles | None = None,
     ) -> None:
-        """write(), only while the session's ownership record names `owner` and its lease is
-        live (else NotOwner), and `settles`'s request still holds its claim (else ClaimLapsed).
-        SessionFull, before the store is asked, if it outgrew MAX_SESSION_BYTES.
+        """write(), only while the session's ownership record names `owner` (else NotOwner),
+        and `settles`'s request still holds its claim (else ClaimLapsed). SessionFull, before the
+        store is asked, if it outgrew MAX_SESSION_BYTES.
         """
         session_id = session.session_id
         doc = session.model_dump_json()
@@ -168,7 +175,6 @@ class SessionStore(SessionKeyspace):
             self.keys.session(session_id),
             self.keys.events(session_id),
             self.keys.owner_of(session_id),
-            self.keys.lease(owner),
         ]
         if settles is not None:
             keys.append(self.keys.idempotency(session_id, settles.key))

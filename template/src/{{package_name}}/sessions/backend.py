@@ -25,7 +25,6 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.typing import KeyT, StreamIdT
 
-from ..config import ConfigError
 from ..errors import ClientError
 
 log = logging.getLogger(__name__)
@@ -629,22 +628,6 @@ async def is_cluster_node(url: str) -> bool:
     finally:
         await probe.aclose()
     return bool(info.get("cluster_enabled"))
-
-
-async def refuse_cluster(url: str, needs: str) -> None:
-    """ConfigError when `url` is a Redis Cluster node and this service `needs` one Redis: on a
-    cluster its scripts would be refused (CROSSSLOT, MOVED) and every request answered 503, so
-    it stops at startup and says why. A store that cannot be asked now is left to
-    check_reachable: the service starts and answers 503 until the store is back."""
-    try:
-        clustered = await is_cluster_node(url)
-    except StoreUnavailable:
-        return
-    if clustered:
-        raise ConfigError(
-            f"REDIS_URL ({host_of(url)}) is a node of a Redis Cluster, and {needs}. Point "
-            "REDIS_URL at a single Redis (a primary with replicas is fine; cluster mode is not)"
-        )
 
 
 def host_of(url: str) -> str:
