@@ -1,5 +1,8 @@
 """The stateful-server fix: generated, checked, and put through its own suite."""
 
+import base64
+import json
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +12,7 @@ from .conftest import (
     assert_fully_rendered,
     generate,
     passes_its_own_checks_and_suite,
+    uv,
 )
 
 STATEFUL: dict[str, Any] = {"fix": "stateful"}
@@ -76,3 +80,68 @@ def test_the_stateful_project_passes_its_suite_on_a_redis_cluster(
     its hash slot and the owners' keys the fleet's, so every script runs on one node."""
     project = generate(tmp_path / "app", **STATEFUL)
     passes_its_own_checks_and_suite(project, redis_cluster_url)
+
+
+# Run in the generated project: a session as 0.3.0 stored it (no hash tags, an owner record of
+# an owner long gone), then the updated API's answers about it.
+LEGACY_SESSION = """
+import asyncio, json, os
+import httpx, redis
+from session_app.app import create_app, open_backend
+from session_app.sessions.keys import KeyLayout
+from session_app.sessions.models import Session
+from session_app.sessions.registry import OwnerRegistry
+from session_app.settings import Settings
+
+async def main() -> None:
+    settings = Settings(_env_file=None)
+    keys, store = KeyLayout(settings.key_prefix), redis.Redis.from_url(os.environ["REDIS_URL"])
+    session = Session.new().with_exchange("before", "answered before")
+    sid, old = session.session_id, settings.key_prefix
+    doc = session.model_dump_json()
+    store.hset(f"{old}:session:{sid}", mapping={"rev": session.rev, "doc": doc})
+    store.xadd(f"{old}:events:{sid}", {"data": json.dumps({"type": "turn", "rev": session.rev})})
+    store.set(f"{old}:session-owner:{sid}", "owner-of-0.3.0")
+    owners = OwnerRegistry(open_backend(settings), prefix=old, session_ttl_seconds=3600)
+    await owners.register("owner-new", "ws://127.0.0.1:9", 60)
+    transport = httpx.ASGITransport(app=create_app(settings))
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as api:
+        sent = await api.post(f"/api/sessions/{sid}/messages", json={"text": "after"})
+        resumed = await api.post(f"/api/sessions/{sid}/resume")
+        read = await api.get(f"/api/sessions/{sid}")
+    print(json.dumps({
+        "sent": [sent.status_code, sent.json().get("code")],
+        "resumed": [resumed.status_code, resumed.json().get("connect", {}).get("url", "")],
+        "read": [read.status_code, [turn["text"] for turn in read.json().get("turns", [])]],
+        "events": [store.xlen(keys.events(sid)), store.exists(f"{old}:events:{sid}")],
+    }))
+
+asyncio.run(main())
+"""
+
+
+def test_a_stateful_session_stored_before_the_hash_tags_is_resumed_after_the_update(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """0.4.0 gives the stateful keys hash tags. A session 0.3.0 stored (on a single Redis) is
+    found under its old names; its old owner record is not carried over, so its first message
+    says the owner was lost (410, never 404), and resume places it with its whole transcript."""
+    project = generate(tmp_path / "app", **STATEFUL)
+    uv(project, "sync", "--quiet")
+    key = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
+    output = uv(
+        project,
+        "run",
+        "python",
+        "-c",
+        LEGACY_SESSION,
+        APP_ENV="development",
+        REDIS_URL=redis_url,
+        KEY_PREFIX=f"legacy-{secrets.token_hex(6)}",
+        SESSION_KEYS=key,
+    )
+    outcome = json.loads(output.strip().splitlines()[-1])
+    assert outcome["sent"] == [410, "session_owner_lost"], outcome
+    assert outcome["resumed"][0] == 200 and outcome["resumed"][1].startswith("ws://127.0.0.1:9/")
+    assert outcome["read"] == [200, ["before", "answered before"]], outcome
+    assert outcome["events"] == [1, 0], "the events moved to their new name"
