@@ -1,22 +1,26 @@
-"""A kv_seed project on a Redis Cluster (3 masters, 3 replicas) that loses a master: only the
-sessions in that master's slots fail, with 503 store_unavailable and Retry-After, until its
-replica takes over; every other session is served throughout, and no acknowledged write is lost.
+"""A kv_seed project, then a stateful one, on a Redis Cluster (3 masters, 3 replicas) that loses
+a master: only the sessions in that master's slots fail, with 503 store_unavailable and
+Retry-After, until its replica takes over; every other session is served throughout, and no
+acknowledged write is lost.
 
-The cluster is this test's own (it kills one of its nodes), started by tasks.py's helper.
+Each cluster is its test's own (it kills one of its nodes), started by tasks.py's helper.
 """
 
 import asyncio
 import base64
+import os
 import secrets
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
 import tasks  # the repository's entry point, whose helper starts local clusters
 
-from .conftest import app_instances, generate, uv
+from .conftest import app_instances, free_port, generate, uv
 
 SEED_HEADER = "X-Session-Seed"
 SESSIONS = 24
@@ -148,3 +152,119 @@ async def _lose_a_master(
     finally:
         for client in clients:
             await client.aclose()
+
+
+@contextmanager
+def stateful_services(project: Path, env: dict[str, str]) -> Iterator[str]:
+    """The development upstream, two realtime owners (named with braces, which must not move
+    their keys' hash slot) and one API instance; yields the API's URL."""
+    python = str(project / ".venv" / "bin" / "python")
+    base = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "VIRTUAL_ENV")} | env
+    upstream, owners, api = free_port(), [free_port(), free_port()], free_port()
+    base["UPSTREAM_URL"] = f"ws://127.0.0.1:{upstream}/v1/realtime"
+    quiet = ["--no-access-log"]
+    commands: list[tuple[list[str], dict[str, str]]] = [
+        (["uvicorn", "session_app.dev_upstream:app", "--port", str(upstream)], {})
+    ]
+    commands += [
+        (
+            ["session_app.realtime", "--port", str(port)],
+            {"REALTIME_PUBLIC_URL": f"ws://127.0.0.1:{port}", "INSTANCE_NAME": f"owner-{{{n}}}"},
+        )
+        for n, port in enumerate(owners)
+    ]
+    commands.append((["uvicorn", "session_app.main:app", "--port", str(api)], {}))
+    processes = [
+        subprocess.Popen([python, "-m", *command, *quiet], cwd=project, env=base | extra)
+        for command, extra in commands
+    ]
+    try:
+        for port in [*owners, api]:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).is_success:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, f"port {port} did not become healthy"
+                time.sleep(0.2)
+        yield f"http://127.0.0.1:{api}"
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
+
+
+def test_a_dead_master_fails_only_its_stateful_sessions_until_its_replica_takes_over(
+    tmp_path: Path,
+) -> None:
+    """The owners' keys share one hash slot (the prefix's); the master that dies is another, so
+    every session elsewhere keeps its owner and is answered throughout."""
+    project = generate(tmp_path / "app", fix="stateful")
+    uv(project, "sync")
+    key = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
+    with tasks.local_redis_cluster(quiet=True) as nodes:
+        ports = list(nodes)
+        masters = master_slots(ports[0])
+        fleet = slot_of(ports[0], "failover")
+        victim = next(
+            port for port in sorted(masters) if not any(fleet in part for part in masters[port])
+        )
+        survivor = next(port for port in sorted(masters) if port != victim)
+        env = {
+            "APP_ENV": "development",
+            "REDIS_URL": f"redis://127.0.0.1:{survivor}",
+            "KEY_PREFIX": "failover",
+            "SESSION_KEYS": key,
+            "SESSION_CREATE_RATE": "1000/second",
+        }
+        with stateful_services(project, env) as url:
+            asyncio.run(_lose_a_stateful_master(url, nodes[victim], masters[victim], survivor))
+
+
+async def _lose_a_stateful_master(
+    url: str, victim: subprocess.Popen[bytes], victim_slots: list[range], survivor: int
+) -> None:
+    async with httpx.AsyncClient(base_url=url, timeout=30) as api:
+        sessions = []
+        for _ in range(SESSIONS // 2):
+            created = await api.post("/api/sessions")
+            assert created.status_code == 201, created.text
+            session_id = created.json()["session_id"]
+            sent = await api.post(f"/api/sessions/{session_id}/messages", json={"text": "before"})
+            assert sent.status_code == 200, sent.text
+            sessions.append(session_id)
+        in_victim = {
+            session_id
+            for session_id in sessions
+            if any(slot_of(survivor, session_id) in slots for slots in victim_slots)
+        }
+        elsewhere = set(sessions) - in_victim
+        assert in_victim and elsewhere, "12 sessions spread over 3 masters"
+
+        victim.kill()
+        victim.wait()
+        answers = await asyncio.gather(
+            *(
+                api.post(f"/api/sessions/{session_id}/messages", json={"text": "during"})
+                for session_id in sessions
+            )
+        )
+        assert (await api.get("/healthz")).status_code == 200
+        for session_id, answer in zip(sessions, answers, strict=True):
+            if session_id in elsewhere:
+                assert answer.status_code == 200, answer.text
+            elif answer.status_code != 200:  # the replica may already have taken over
+                assert answer.status_code == 503, answer.text
+                assert answer.json()["code"] == "store_unavailable"
+
+        # The replica takes over: the failed sessions are answered again, by their owners.
+        deadline = time.monotonic() + 30
+        for session_id in sorted(in_victim):
+            path = f"/api/sessions/{session_id}/messages"
+            while (sent := await api.post(path, json={"text": "after"})).status_code != 200:
+                assert sent.status_code == 503, sent.text
+                assert time.monotonic() < deadline, redis_cli(survivor, "cluster", "nodes")
+                await asyncio.sleep(0.25)
