@@ -112,15 +112,15 @@ def assert_all_passed(pytest_output: str) -> None:
     assert "failed" not in summary and "skipped" not in summary and "error" not in summary, summary
 
 
-def passes_its_own_checks_and_suite(project: Path, redis_url: str) -> None:
+def passes_its_own_checks_and_suite(project: Path, redis_url: str, *tests: str) -> None:
     """What a new user of a generated project runs: install, lint, type-check, and the
-    multi-instance suite against the Redis at `redis_url`, every test passing and none
-    skipped."""
+    multi-instance suite (or only its `tests`, paths under the project) against the Redis at
+    `redis_url`, every test passing and none skipped."""
     uv(project, "sync")
     uv(project, "run", "ruff", "check", ".")
     uv(project, "run", "ruff", "format", "--check", ".")
     uv(project, "run", "mypy")
-    output = uv(project, "run", "pytest", REDIS_URL=redis_url)
+    output = uv(project, "run", "pytest", *tests, REDIS_URL=redis_url)
     assert "session store: REDIS_URL" in output
     assert_all_passed(output)
 
@@ -144,19 +144,33 @@ def assert_fully_rendered(project: Path) -> None:
         assert not leftovers, f"{path.relative_to(project)} kept Jinja: {leftovers[:3]}"
 
 
-# The slowest tests first, so that with several workers (pytest-xdist) the long generated suites
-# start at once and the short tests fill the gaps, instead of one long suite running alone last.
-SLOWEST_FIRST = ("test_update", "test_stateful", "test_client_direct", "test_generated_projects")
+# Rough seconds each slow test takes on a quiet 2-core machine, by the start of its node id (no
+# parameters) or its module. The suite runs the slowest first, and pytest-xdist's work stealing
+# (tasks.py) shares out the rest, so no long generated suite is left to run alone at the end.
+COST_SECONDS = {
+    "test_stateful.py::test_the_stateful_project_passes_its_suite_on_a_redis_cluster": 170,
+    "test_stateful.py::test_the_stateful_project_passes_its_own_checks_and_suite": 160,
+    "test_generated_projects.py::test_the_generated_project_passes_its_suite_on_a_redis": 150,
+    "test_cli_new.py::test_setup_installs_and_runs_the_generated_suite": 140,
+    "test_generated_projects.py::test_the_generated_project_passes_its_own_checks": 130,
+    "test_client_direct.py::test_the_generated_project_passes_its_own_checks_and_suite": 110,
+    "test_update.py::test_an_update_from_the_previous_release_keeps_the_users_edits": 80,
+    "test_store_faults.py": 60,
+    "test_redis_cluster.py": 50,
+    "test_update.py::test_sessions_created_before": 45,
+    "test_stateful.py::test_a_stateful_session_stored_before": 45,
+    "test_probe.py::test_each_generated_projects_cluster_passes": 30,
+    "test_update.py": 15,
+    "test_client_direct.py::test_it_starts_on_a_redis_cluster": 15,
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     def cost(item: pytest.Item) -> int:
-        if item.get_closest_marker("matrix") is None:
-            return len(SLOWEST_FIRST) + 1
-        module = item.path.stem
-        return SLOWEST_FIRST.index(module) if module in SLOWEST_FIRST else len(SLOWEST_FIRST)
+        node = f"{item.path.name}::{item.name}"
+        return next((s for start, s in COST_SECONDS.items() if node.startswith(start)), 0)
 
-    items.sort(key=cost)
+    items.sort(key=cost, reverse=True)
 
 
 @contextmanager

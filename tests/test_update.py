@@ -83,6 +83,12 @@ STREAMED_REPLY_AFTER = """    # Our model will answer here; until then, count th
 CONFLICT = re.compile(r"<<<<<<< before updating\n.*?=======\n(.*?)>>>>>>> after updating\n", re.S)
 
 PACKAGE = Path("src") / "session_app"
+# The generated tests that run the session routes and the assistant's replies, by fix.
+TESTS_OF_THE_EDITS = {
+    "kv_seed": ("tests/test_multi_instance.py", "tests/test_streamed_replies.py"),
+    "stateful": ("tests/test_session_routes.py", "tests/test_streamed_replies.py"),
+    "client_direct": ("tests/test_multi_instance.py", "tests/test_realtime_protocol.py"),
+}
 USER_FILES = {
     PACKAGE / "routes" / "sessions.py",
     PACKAGE / "assistant.py",
@@ -222,7 +228,9 @@ def test_an_update_from_the_previous_release_keeps_the_users_edits(
     assert_matches_a_fresh_copy(project, fresh, USER_FILES)
     if fix == "kv_seed":
         port_the_reply_to_a_stream(project / PACKAGE / "assistant.py")
-    passes_its_own_checks_and_suite(project, redis_url)
+    # Every file but the user's is a fresh copy's, whose whole suite runs in this suite already:
+    # here the checks, and the tests of the routes and replies the user edited.
+    passes_its_own_checks_and_suite(project, redis_url, *TESTS_OF_THE_EDITS[fix])
 
 
 def port_the_reply_to_a_stream(path: Path) -> None:
