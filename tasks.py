@@ -264,12 +264,10 @@ def test(pytest_args: list[str]) -> None:
     with redis_server() as url, redis_cluster() as cluster_url:
         step("The test suite")
         # Every core: most of the run is generated suites, each in processes of its own.
-        # Work stealing: a worker that runs out takes the waiting tests of a busy one, so the
-        # long generated suites, which run first, do not leave one worker alone at the end.
         workers = (
             []
             if any(arg.startswith(("-n", "--numprocesses")) for arg in pytest_args)
-            else ["-n", "auto", "--dist", "worksteal"]
+            else ["-n", "auto"]
         )
         environment |= {"REDIS_URL": url, "REDIS_CLUSTER_URL": cluster_url}
         run(UV, "run", "pytest", *workers, *pytest_args, env=environment)

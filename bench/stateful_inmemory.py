@@ -5,12 +5,17 @@ turn events) and the OpenAI Realtime protocol to the same development upstream, 
 session's upstream connection in a dict and writes nothing anywhere: what a single-instance app
 does before it meets a second instance. Served by `uvicorn stateful_inmemory:app` with
 UPSTREAM_URL set.
+
+With BASELINE_REDIS_URL set it is the fair baseline instead: the same app, which also writes
+each finished exchange's transcript to that Redis once (one SET of the session's JSON) before it
+sends the assistant turn, as the least a durable single-process app does.
 """
 
 import os
 from datetime import UTC, datetime
 
 import orjson
+import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -18,6 +23,8 @@ from websockets.asyncio.client import ClientConnection, connect
 
 UPSTREAM_URL = os.environ["UPSTREAM_URL"]
 SESSIONS: dict[str, ClientConnection] = {}  # the bug, on purpose
+REDIS_URL = os.environ.get("BASELINE_REDIS_URL")
+STORE = aioredis.from_url(REDIS_URL) if REDIS_URL else None
 
 
 async def session_socket(websocket: WebSocket) -> None:
@@ -28,6 +35,7 @@ async def session_socket(websocket: WebSocket) -> None:
         headers = {"Authorization": "Bearer development"}
         upstream = SESSIONS[session_id] = await connect(UPSTREAM_URL, additional_headers=headers)
     rev = 1
+    transcript: list[dict[str, str]] = []
     try:
         while True:
             text = orjson.loads(await websocket.receive_text())["text"]
@@ -47,8 +55,14 @@ async def session_socket(websocket: WebSocket) -> None:
                     break
             rev += 1
             at = datetime.now(UTC).isoformat()
-            for role, words in (("user", text), ("assistant", said)):
-                turn = {"role": role, "text": words, "at": at}
+            turns = [
+                {"role": role, "text": words, "at": at}
+                for role, words in (("user", text), ("assistant", said))
+            ]
+            transcript += turns
+            if STORE is not None:
+                await STORE.set(f"bench-baseline:{session_id}", orjson.dumps(transcript), ex=600)
+            for turn in turns:
                 event = {"type": "turn", "rev": rev, "turn": turn, "request_id": ""}
                 await websocket.send_text(orjson.dumps(event).decode())
     except WebSocketDisconnect:

@@ -145,8 +145,9 @@ def assert_fully_rendered(project: Path) -> None:
 
 
 # Rough seconds each slow test takes on a quiet 2-core machine, by the start of its node id (no
-# parameters) or its module. The suite runs the slowest first, and pytest-xdist's work stealing
-# (tasks.py) shares out the rest, so no long generated suite is left to run alone at the end.
+# parameters) or its module. The suite runs the slowest first: pytest-xdist hands the first tests
+# out to its workers in turn, so the long generated suites start at once, side by side, and the
+# short tests fill the gaps instead of one long suite running alone at the end.
 COST_SECONDS = {
     "test_stateful.py::test_the_stateful_project_passes_its_suite_on_a_redis_cluster": 170,
     "test_stateful.py::test_the_stateful_project_passes_its_own_checks_and_suite": 160,
