@@ -118,27 +118,6 @@ class SeedCodec:
             raw = header + body + hmac.digest(key.mac_key, header + body, "sha256")
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
-    def plausible(self, seed: str, session_id: str) -> bool:
-        """Whether the seed's header is one `decode` would accept for `session_id` now: size,
-        version, key, encryption, session and expiry. Nothing is verified: only a seed found
-        identical to the one the store holds for the session (which was issued or verified
-        here) may be taken on this alone (SessionStore.current); any other is decoded."""
-        if len(seed) > self.max_bytes:
-            return False
-        try:
-            # The header's 26 bytes are the first 36 base64 characters (in groups of 4).
-            header = base64.urlsafe_b64decode(seed[:36])[: HEADER.size]
-            version, flags, key_id, sid, expires = HEADER.unpack(header)
-        except (binascii.Error, ValueError, struct.error):
-            return False
-        return (
-            version == VERSION
-            and key_id in self._by_id
-            and bool(flags & FLAG_ENCRYPTED) == self._encrypt
-            and sid.hex() == session_id
-            and expires >= time.time()
-        )
-
     def decode(self, seed: str, session_id: str) -> Session:
         """Verify and open a seed for `session_id`; raise a SeedError saying what is wrong."""
         if len(seed) > self.max_bytes:

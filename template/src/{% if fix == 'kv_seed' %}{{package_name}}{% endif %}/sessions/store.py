@@ -69,15 +69,6 @@ if h[1] == ARGV[1] then return 1 end
 return 0
 """
 
-# The same question, answered with the stored document when the answer is yes.
-# -> the doc; 0 no; -1 deleted
-_CURRENT_DOC = """
-local h = redis.call('HMGET', KEYS[1], 'seed', 'deleted', 'doc')
-if h[2] then return -1 end
-if h[1] == ARGV[1] then return h[3] end
-return 0
-"""
-
 
 # A session stored under the key names before 0.4.0 (no hash tag) moves to the new names, on
 # a single Redis, the first time it is missed there; the new names win if both exist.
@@ -309,32 +300,16 @@ class SessionStore(SessionKeyspace):
         )
         return bool(moved)
 
-    async def current(self, session_id: str, seed: str) -> Stored | None:
-        """The stored session if the store holds exactly the revision `seed` was issued for,
-        else None. The stored seed was issued or verified by this app, so a seed identical to
-        it is authentic, and a read with the current seed needs no decryption: one round trip
-        and one JSON parse, as a read without a seed."""
-        doc = await self.backend.run(
-            _CURRENT_DOC, [self.keys.session(session_id)], [seed], effect=Effect.READ
-        )
-        if doc == -1:
-            raise SessionDeleted(session_id)
-        if not doc:
-            return None
-        return Stored(Session.model_validate_json(doc), seed)
-
-    async def hydrate(self, session: Session, seed: str, *, stale: bool = False) -> Stored:
-        """Put a verified seed's snapshot in the store unless the store is as new or newer;
-        `stale`: the store is known not to hold the seed's revision (`current` said so)."""
+    async def hydrate(self, session: Session, seed: str) -> Stored:
+        """Put a verified seed's snapshot in the store unless the store is as new or newer."""
         key = self.keys.session(session.session_id)
-        if not stale:
-            # The usual case: the client sends the seed issued for the stored revision, so its
-            # snapshot is the stored session. Checking that moves the seed, not the document.
-            current = await self.backend.run(_SEED_IS_CURRENT, [key], [seed], effect=Effect.READ)
-            if current == -1:
-                raise SessionDeleted(session.session_id)
-            if current == 1:
-                return Stored(session, seed)
+        # The usual case: the client sends the seed issued for the stored revision, so its
+        # snapshot is the stored session. Checking that moves the seed, not the document.
+        current = await self.backend.run(_SEED_IS_CURRENT, [key], [seed], effect=Effect.READ)
+        if current == -1:
+            raise SessionDeleted(session.session_id)
+        if current == 1:
+            return Stored(session, seed)
         if await self.adopt_legacy_keys(session.session_id):
             return await self.hydrate(session, seed)
         reply = await self.backend.run(
