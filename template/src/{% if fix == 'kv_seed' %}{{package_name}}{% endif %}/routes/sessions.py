@@ -346,8 +346,12 @@ class DeltaPublisher:
         return self.pending
 
     def cancel(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        if self._task is None:
+            return
+        if self._task.done() and not self._task.cancelled():
+            # The reply failed anyway: its publishing error is not reported on its own.
+            self._task.exception()
+        self._task.cancel()
 
     async def _publish(self) -> None:
         while True:
