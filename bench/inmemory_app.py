@@ -57,6 +57,7 @@ class InMemoryStore:
         self._deleted: set[str] = set()
         self._events: defaultdict[str, StreamEntries] = defaultdict(list)
         self._sequence = itertools.count(1)
+        self._kept: dict[tuple[str, str], str] = {}
 
     async def load(self, session_id: str) -> Any:
         if session_id in self._deleted:
@@ -83,6 +84,36 @@ class InMemoryStore:
         for event in events:
             self._append(session.session_id, event)
 
+    # The streamed reply (routes/sessions.py, Exchange): the message is stored before the
+    # provider is asked, each delta is an event, and the reply is stored with its `turn`.
+    async def kept_answer(self, session_id: str, idempotency_key: str) -> str | None:
+        return self._kept.get((session_id, idempotency_key))
+
+    async def ask(self, session: Any, seed: str, *, expected_rev: int, **options: Any) -> None:
+        await self.write(session, seed, expected_rev=expected_rev, events=[_turn(session)])
+        self._keep(session, options.get("pending"))
+
+    async def stream_delta(self, session_id: str, *args: Any, **options: Any) -> None:
+        for event in [*args, *options.values()][-1:]:
+            if isinstance(event, dict):
+                self._append(session_id, event)
+
+    async def answer(self, session: Any, seed: str, *, expected_rev: int, **options: Any) -> None:
+        for event in options.get("deltas") or ():
+            self._append(session.session_id, event)
+        await self.write(session, seed, expected_rev=expected_rev, events=[_turn(session)])
+        self._keep(session, options.get("answer"))
+
+    async def abandon(self, session_id: str, lease_token: str) -> None:
+        return None
+
+    async def reply_streaming(self, session_id: str) -> bool:
+        return False
+
+    def _keep(self, session: Any, answer: Any) -> None:
+        if answer is not None:
+            self._kept[(session.session_id, answer.key)] = answer.record
+
     async def delete(self, session_id: str) -> None:
         self._sessions.pop(session_id, None)
         self._deleted.add(session_id)
@@ -100,6 +131,10 @@ class InMemoryStore:
         # Stream-style ids ("<ms>-<n>") so Last-Event-ID works as it does with Redis.
         entry_id = f"{int(time.time() * 1000)}-{next(self._sequence)}"
         self._events[session_id].append((entry_id, {"data": orjson.dumps(event).decode()}))
+
+
+def _turn(session: Any) -> dict[str, object]:
+    return {"type": "turn", "rev": session.rev, "turn": session.turns[-1].model_dump(mode="json")}
 
 
 def _after(entry_id: str, after: str) -> bool:

@@ -67,6 +67,28 @@ class NaiveRedisStore:
             self._key(session.session_id), session.model_dump_json(), ex=self._ttl
         )
 
+    # The streamed reply: a naive app keeps the message in memory while the provider answers
+    # and SETs the session once, with the reply; no lease, no events, no kept answers.
+    async def kept_answer(self, session_id: str, idempotency_key: str) -> None:
+        return None
+
+    async def ask(self, session: Any, seed: str, **options: Any) -> None:
+        return None
+
+    async def stream_delta(self, session_id: str, *args: Any, **options: Any) -> None:
+        return None
+
+    async def answer(self, session: Any, seed: str, **options: Any) -> None:
+        await self._redis.set(
+            self._key(session.session_id), session.model_dump_json(), ex=self._ttl
+        )
+
+    async def abandon(self, session_id: str, lease_token: str) -> None:
+        return None
+
+    async def reply_streaming(self, session_id: str) -> bool:
+        return False
+
     async def delete(self, session_id: str) -> None:
         await self._redis.delete(self._key(session_id))
 

@@ -15,10 +15,11 @@ from ..rate_limits import SessionCreationLimit
 from ..sessions.backend import StoreUnavailable
 from ..sessions.idempotency import REPLAYED_HEADER, KeptAnswer, asked_rev, replayed
 from ..sessions.keyspace import WriteConflict
-from ..sessions.models import Session, Turn
+from ..sessions.models import Session, SessionFull, Turn
 from ..sessions.seed import SeedCodec
 from ..sessions.store import (
     STREAMING,
+    HydrateFirst,
     ReplyLost,
     ReplyStreaming,
     SessionBusy,
@@ -30,6 +31,7 @@ from ..settings import Settings
 from .deps import (
     SEED_HEADER,
     AssistantDep,
+    ClaimedSession,
     CodecDep,
     HydratedSession,
     IdempotencyKeyDep,
@@ -109,7 +111,8 @@ async def send_message(
     body: MessageIn,
     # Before the session, so a malformed key is refused before the store is touched.
     idempotency_key: IdempotencyKeyDep,
-    stored: HydratedSession,
+    # With a seed, not read from the store: storing the message checks it (one round trip).
+    stored: ClaimedSession,
     response: Response,
     store: StoreDep,
     codec: CodecDep,
@@ -121,10 +124,8 @@ async def send_message(
     nothing."""
     exchange = Exchange(body, idempotency_key, store, codec, assistant, settings)
     session_id = stored.session.session_id
-    if idempotency_key is not None:
-        kept = await store.kept_answer(session_id, idempotency_key)
-        if kept is not None:
-            return await exchange.replay(response, session_id, kept)
+    # An answer kept under the Idempotency-Key is found by the write itself, which stores
+    # nothing then (or by `store_message` when the session has no room left).
     asked = await exchange.store_message(stored)
     if isinstance(asked, str):
         # A request with the same key (a retry sent while this one ran) was stored first.
@@ -159,12 +160,12 @@ class Exchange:
         conflicts = 0
         while True:
             current = stored.session
-            self.store.limits.check_room(current)
             asked = current.with_turn("user", self.message.text)
             pending = None
             if self.idempotency_key is not None:
                 pending = KeptAnswer(self.idempotency_key, self.message, None, asked_rev=asked.rev)
             try:
+                self.store.limits.check_room(current)
                 kept = await self.store.ask(
                     asked,
                     self.codec.encode(asked) or "",
@@ -172,7 +173,18 @@ class Exchange:
                     lease_token=self.lease_token,
                     lease_ms=self.lease_ms,
                     pending=pending,
+                    seed_to_check="" if stored.checked else stored.seed,
                 )
+            except SessionFull:
+                # A retry of a request that filled the session gets that request's answer.
+                kept = await self._kept_answer(current.session_id)
+                if kept is None:
+                    raise
+                return kept
+            except HydrateFirst:
+                # The store lost the session or holds an older revision: the seed's wins.
+                stored = await self.store.hydrate(current, stored.seed)
+                continue
             except WriteConflict:
                 # Another instance wrote first: back off a little, re-read, go on top of it.
                 conflicts += 1
@@ -194,9 +206,14 @@ class Exchange:
                 raise SessionNotFound(current.session_id)
             stored = reloaded
 
+    async def _kept_answer(self, session_id: str) -> str | None:
+        if self.idempotency_key is None:
+            return None
+        return await self.store.kept_answer(session_id, self.idempotency_key)
+
     async def answer(self, response: Response, asked: Session) -> MessageOut:
         """Stream the reply to `asked`'s last message (our lease held), then store it."""
-        text = await self._stream_reply(asked)
+        text, unpublished = await self._stream_reply(asked)
         answered = asked.with_turn("assistant", text)
         seed = self.codec.encode(answered) or ""
         answer = MessageOut(
@@ -207,7 +224,12 @@ class Exchange:
             to_keep = KeptAnswer(self.idempotency_key, self.message, answer)
         try:
             await self.store.answer(
-                answered, seed, expected_rev=asked.rev, lease_token=self.lease_token, answer=to_keep
+                answered,
+                seed,
+                expected_rev=asked.rev,
+                lease_token=self.lease_token,
+                answer=to_keep,
+                deltas=unpublished,
             )
         except (ReplyLost, WriteConflict):
             await self.store.abandon(asked.session_id, self.lease_token)
@@ -221,33 +243,38 @@ class Exchange:
         _send_seed(response, seed)
         return answer
 
-    async def _stream_reply(self, asked: Session) -> str:
-        """The reply, each delta announced on the session's events as it comes; on failure
-        the reply is announced as interrupted and nothing of it is stored."""
+    async def _stream_reply(self, asked: Session) -> tuple[str, list[dict[str, object]]]:
+        """The reply, each delta announced on the session's events as it comes, and the
+        deltas not announced yet (the reply's write appends them); on failure the reply is
+        announced as interrupted and nothing of it is stored."""
         session_id, rev = asked.session_id, asked.rev + 1
-        # Renews the lease while the provider thinks; each delta renews it too.
+        # Renews the lease while the provider thinks; each publication of deltas renews it too.
         renewing = asyncio.create_task(self._renew(session_id))
+        # The request's own queue of deltas (DeltaPublisher).
+        queue: list[dict[str, object]] = []
+        deltas = DeltaPublisher(self.store, session_id, self.lease_token, self.lease_ms, queue)
         parts: list[str] = []
         try:
             async for delta in self.assistant.reply(asked.turns[:-1], asked.turns[-1].text):
                 parts.append(delta)
-                event: dict[str, object] = {"type": "delta", "rev": rev, "text": delta}
-                await self.store.stream_delta(session_id, self.lease_token, self.lease_ms, event)
+                deltas.add({"type": "delta", "rev": rev, "text": delta})
+            unpublished = await deltas.finish()
         except ReplyLost:
             raise UpstreamUnavailable(STALLED) from None
         except BaseException:
             renewing.cancel()
+            deltas.cancel()
             await asyncio.shield(self.store.abandon(session_id, self.lease_token))
             raise
         finally:
             renewing.cancel()
-        return "".join(parts)
+        return "".join(parts), unpublished
 
     async def _renew(self, session_id: str) -> None:
         with contextlib.suppress(ReplyLost, StoreUnavailable):
             while True:
                 await asyncio.sleep(self.lease_ms / 3_000)
-                await self.store.stream_delta(session_id, self.lease_token, self.lease_ms, None)
+                await self.store.stream_delta(session_id, self.lease_token, self.lease_ms, [])
 
     async def replay(self, response: Response, session_id: str, kept: str) -> MessageOut:
         """The first answer to a request with this Idempotency-Key, as it was sent. If its reply
@@ -277,6 +304,65 @@ class Exchange:
         if answer.seed:
             _send_seed(response, answer.seed)
         return answer
+
+
+class DeltaPublisher:
+    """Publishes a reply's deltas in the background, as many per script as arrived since the
+    last one was sent, so a provider that streams fast costs few round trips; the first delta
+    still goes out at once. What was not sent when the reply ends goes with the reply's write:
+    a fast provider's whole reply takes no round trip of its own."""
+
+    def __init__(
+        self,
+        store: SessionStore,
+        session_id: str,
+        token: str,
+        lease_ms: int,
+        queue: list[dict[str, object]],
+    ) -> None:
+        self.store, self.session_id, self.token, self.lease_ms = store, session_id, token, lease_ms
+        # Deltas not sent yet: one request's, never shared.
+        self.pending = queue
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def add(self, event: dict[str, object]) -> None:
+        """Queue a delta; raises the error that stopped publishing (e.g. ReplyLost), if any."""
+        if self._task is None:
+            # Runs at the provider's next pause; a provider that never pauses finishes first.
+            self._task = asyncio.create_task(self._publish())
+        elif self._task.done():
+            self._task.result()
+        self.pending.append(event)
+        self._wake.set()
+
+    async def finish(self) -> list[dict[str, object]]:
+        """Stop publishing once the delta in flight (if any) is stored; the deltas left."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        return self.pending
+
+    def cancel(self) -> None:
+        if self._task is None:
+            return
+        if self._task.done() and not self._task.cancelled():
+            # The reply failed anyway: its publishing error is not reported on its own.
+            self._task.exception()
+        self._task.cancel()
+
+    async def _publish(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if self._closing:
+                return
+            # Stream order is kept: one publication at a time, and the reply's write after.
+            events = self.pending[:]
+            self.pending.clear()
+            await self.store.stream_delta(self.session_id, self.token, self.lease_ms, events)
 
 
 # A reply whose instance stalled past its lease is interrupted for everyone; it never writes it.

@@ -1,6 +1,7 @@
 """SessionStore: sessions in the shared store, each under one hash with a revision counter
 (the layout is in keys.py)."""
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -87,10 +88,14 @@ local function settle(session, events, lease, length, ttl)
 end
 """
 
+# With the client's seed (ARGV[11]), the write is also the seed's freshness check, so a POST needs
+# no read first: the stored revision must be the one that seed was issued for (the stored seed is
+# that seed). A store that lacks the session, or holds an older revision, is hydrated from the
+# seed first (-4), as a read would; a newer or another revision is a conflict (0).
 # KEYS: session, events, lease[, answer]. ARGV: expected rev, new rev, doc, seed, ttl ms, stream
-# length, lease token, lease ms, pending answer record, the `turn` event.
-# -> 1 written; 0 someone else wrote first; -1 deleted; -2 a reply is streaming; a string: the
-# record kept under the Idempotency-Key before
+# length, lease token, lease ms, pending answer record, the `turn` event, the client's seed or "".
+# -> 1 written; 0 someone else wrote first; -1 deleted; -2 a reply is streaming; -4 hydrate
+# first; a string: the record kept under the Idempotency-Key before
 _ASK = f"""{_INTERRUPTED}
 local h = redis.call('HMGET', KEYS[1], 'rev', 'deleted')
 if h[2] then return -1 end
@@ -100,6 +105,10 @@ if KEYS[4] then
 end
 if h[1] == ARGV[2] and redis.call('GET', KEYS[3]) == ARGV[7] then return 1 end
 settle(KEYS[1], KEYS[2], KEYS[3], ARGV[6], ARGV[5])
+if ARGV[11] ~= '' and redis.call('HGET', KEYS[1], 'seed') ~= ARGV[11] then
+  if (not h[1]) or tonumber(h[1]) < tonumber(ARGV[1]) then return -4 end
+  return 0
+end
 if redis.call('EXISTS', KEYS[3]) == 1 then return -2 end
 if tonumber(h[1] or '0') ~= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'rev', ARGV[2], 'doc', ARGV[3], 'seed', ARGV[4],
@@ -113,23 +122,26 @@ redis.call('PUBLISH', KEYS[2], '')
 return 1
 """
 
-# A delta, only while this instance holds the reply's lease, which it also renews.
-# KEYS: events, lease. ARGV: lease token, lease ms, stream length, ttl ms, event (none: renew).
-# -> 1 done; 0 the lease is lost
+# Deltas, only while this instance holds the reply's lease, which it also renews.
+# KEYS: events, lease. ARGV: lease token, lease ms, stream length, ttl ms, events... (none:
+# renew only). -> 1 done; 0 the lease is lost
 _DELTA = """
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 if ARGV[5] then
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'data', ARGV[5])
+  for i = 5, #ARGV do
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'data', ARGV[i])
+  end
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
   redis.call('PUBLISH', KEYS[1], '')
 end
 return 1
 """
 
-# The finished reply, compare-and-set, only while the lease is ours; releases the lease.
+# The finished reply, compare-and-set, only while the lease is ours; releases the lease. The
+# deltas not yet published (all of them, from a fast provider) are appended before the `turn`.
 # KEYS: session, events, lease[, answer]. ARGV: expected rev, new rev, doc, seed, ttl ms, stream
-# length, lease token, answer record, the `turn` event.
+# length, lease token, answer record, the `turn` event, delta events...
 # -> 1 written; 0 someone else wrote first; -1 deleted; -3 the lease was lost
 _ANSWER = """
 local h = redis.call('HMGET', KEYS[1], 'rev', 'deleted')
@@ -142,6 +154,9 @@ redis.call('HDEL', KEYS[1], 'awaiting')
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('DEL', KEYS[3])
 if KEYS[4] then redis.call('SET', KEYS[4], ARGV[8], 'PX', ARGV[5]) end
+for i = 10, #ARGV do
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'data', ARGV[i])
+end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'data', ARGV[9])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
 redis.call('PUBLISH', KEYS[2], '')
@@ -224,6 +239,13 @@ class Stored:
     session: Session
     # The seed issued with this revision ("" when it exceeded the size cap).
     seed: str
+    # False for a verified seed's snapshot the store was not asked about yet: the first write
+    # checks that the store holds that revision (`ask`'s seed check).
+    checked: bool = True
+
+
+class HydrateFirst(Exception):
+    """The store lacks the seed's session or holds an older revision: hydrate, then write."""
 
 
 def _turn_event(session: Session) -> dict[str, object]:
@@ -323,9 +345,12 @@ class SessionStore(SessionKeyspace):
         lease_token: str,
         lease_ms: int,
         pending: KeptAnswer | None,
+        seed_to_check: str = "",
     ) -> str | None:
         """Store the user's message (`session` ends with it) and take the lease on its reply.
-        WriteConflict as `write`; ReplyStreaming's cause, -2, is returned as "streaming"."""
+        WriteConflict as `write`; ReplyStreaming's cause, -2, is returned as "streaming". With
+        `seed_to_check` (the client's, for `expected_rev`), the store must hold that seed's
+        revision: HydrateFirst when it holds nothing or an older one."""
         doc = session.model_dump_json()
         self.limits.check_size(session.session_id, doc.encode())
         keys = self._reply_keys(session.session_id)
@@ -346,6 +371,7 @@ class SessionStore(SessionKeyspace):
                 str(lease_ms),
                 pending.record if pending is not None else "",
                 orjson.dumps(event).decode(),
+                seed_to_check,
             ],
             effect=Effect.GUARDED_WRITE,
         )
@@ -355,18 +381,19 @@ class SessionStore(SessionKeyspace):
             raise SessionDeleted(session.session_id)
         if status == -2:
             return STREAMING
+        if status == -4:
+            raise HydrateFirst
         if status == 0:
             raise WriteConflict(session.session_id)
         return None
 
     async def stream_delta(
-        self, session_id: str, lease_token: str, lease_ms: int, event: dict[str, object] | None
+        self, session_id: str, lease_token: str, lease_ms: int, events: list[dict[str, object]]
     ) -> None:
-        """Append a `delta` event and renew the reply's lease (with no event: only renew)."""
+        """Append `delta` events and renew the reply's lease (with no event: only renew)."""
         keys = self._reply_keys(session_id)[1:]
         args = [lease_token, str(lease_ms), str(STREAM_LENGTH), self._ttl_ms]
-        if event is not None:
-            args.append(orjson.dumps(event).decode())
+        args += [orjson.dumps(event).decode() for event in events]
         if await self.backend.run(_DELTA, keys, args, effect=Effect.GUARDED_WRITE) == 0:
             raise ReplyLost
 
@@ -378,8 +405,10 @@ class SessionStore(SessionKeyspace):
         expected_rev: int,
         lease_token: str,
         answer: KeptAnswer | None,
+        deltas: Sequence[Mapping[str, object]] = (),
     ) -> None:
-        """Store the finished reply (`session` ends with it) and release the lease."""
+        """Store the finished reply (`session` ends with it) and release the lease; `deltas`,
+        the reply's events not yet published, go before its `turn`."""
         doc = session.model_dump_json()
         self.limits.check_size(session.session_id, doc.encode())
         keys = self._reply_keys(session.session_id)
@@ -399,6 +428,7 @@ class SessionStore(SessionKeyspace):
                 lease_token,
                 answer.record if answer is not None else "",
                 orjson.dumps(event).decode(),
+                *(orjson.dumps(delta).decode() for delta in deltas),
             ],
             effect=Effect.GUARDED_WRITE,
         )
