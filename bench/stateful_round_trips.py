@@ -92,7 +92,7 @@ def main() -> None:
     ).stdout.strip()
     prefix = f"bench-{secrets.token_hex(4)}"
     env = {"APP_ENV": "development", "REDIS_URL": args.redis_url, "KEY_PREFIX": prefix}
-    env |= {"SESSION_KEYS": key, "LEASE_SECONDS": "600"}
+    env |= {"SESSION_KEYS": key, "LEASE_SECONDS": "120"}
     store = redis.Redis.from_url(args.redis_url, decode_responses=True)
     upstream, upstream_port = start(f"{args.package}.dev_upstream:app", env)
     env["UPSTREAM_URL"] = f"ws://{HOST}:{upstream_port}/v1/realtime"
