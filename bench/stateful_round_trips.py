@@ -50,15 +50,28 @@ def monitor(url: str, lines: list[dict[str, Any]], stop: threading.Event) -> Non
                 return
 
 
-def classify(lines: list[dict[str, Any]], db: int, api_port_of: set[int]) -> list[str]:
-    """The commands of the window as `who command`, in the order they ran."""
+def classify(lines: list[dict[str, Any]], db: int, names: dict[int, str]) -> list[str]:
+    """The commands of the window as `who command`, in the order they ran; `who` is the name
+    the sending process gave its connection (each instance names its connections after itself,
+    CLIENT SETNAME), by the connection's local port."""
     named = []
     for line in lines:
         if line.get("db") != db or line.get("client_type") == "lua":
             continue
-        who = "api" if int(line["client_port"]) in api_port_of else "owner"
-        named.append(f"{who} {line['command'][:90]}")
+        who = names.get(int(line["client_port"]))
+        if who is not None:  # not this bench's own connection
+            named.append(f"{who} {line['command'][:90]}")
     return named
+
+
+def connection_names(store: redis.Redis, db: int) -> dict[int, str]:
+    """`api` or `owner` by local port, for this database's named connections."""
+    names = {}
+    for client in store.client_list():
+        name = client.get("name", "")
+        if int(client["db"]) == db and name.startswith("bench-"):
+            names[int(client["addr"].rsplit(":", 1)[1])] = name.removeprefix("bench-")
+    return names
 
 
 def critical_path(commands: list[str]) -> int:
@@ -96,10 +109,8 @@ def main() -> None:
     store = redis.Redis.from_url(args.redis_url, decode_responses=True)
     upstream, upstream_port = start(f"{args.package}.dev_upstream:app", env)
     env["UPSTREAM_URL"] = f"ws://{HOST}:{upstream_port}/v1/realtime"
-    owner, _ = start(f"{args.package}.realtime:app", env)
-    # The owner's connections are open now; every later one on this database is the API's.
-    before = {client["addr"] for client in store.client_list() if int(client["db"]) == db}
-    api, api_port = start(f"{args.package}.main:app", env)
+    owner, _ = start(f"{args.package}.realtime:app", {**env, "INSTANCE_NAME": "bench-owner"})
+    api, api_port = start(f"{args.package}.main:app", {**env, "INSTANCE_NAME": "bench-api"})
     counts: dict[str, list[int]] = {"all": [], "critical path": []}
     example: list[str] = []
     try:
@@ -110,11 +121,6 @@ def main() -> None:
             session_id = client.post("/api/sessions").json()["session_id"]
             path = f"/api/sessions/{session_id}/messages"
             assert client.post(path, json={"text": "warm up"}).status_code == 200
-            api_ports = {
-                int(c["addr"].rsplit(":", 1)[1])
-                for c in store.client_list()
-                if int(c["db"]) == db and c["addr"] not in before
-            }
             for number in range(args.messages * 2):
                 headers = {"Idempotency-Key": f"m{number}"} if number % 2 else {}
                 lines: list[dict[str, Any]] = []
@@ -131,7 +137,7 @@ def main() -> None:
                 stop.set()
                 store.ping()
                 watcher.join(timeout=5)
-                commands = classify(lines, db, api_ports)
+                commands = classify(lines, db, connection_names(store, db))
                 on_path = critical_path(commands)
                 kind = "with key" if headers else "no key"
                 counts.setdefault(f"all, {kind}", []).append(len(commands))
@@ -150,8 +156,10 @@ def main() -> None:
     print("\n| commands per message | median | max |\n|---|---|---|")
     for name, values in counts.items():
         print(f"| {name} | {statistics.median(values):g} | {max(values)} |")
-    worst = max(counts["critical path"])
-    print(f"\n| API path round trips, critical path, max | {worst} | <= {TARGET} |")
+    worst = max(counts["critical path, with key"])
+    common = max(counts["critical path, no key"])
+    print(f"\n| API path round trips on the critical path, no key, max | {common} | <= {TARGET} |")
+    print(f"| the same with an Idempotency-Key, max | {worst} | |")
 
 
 if __name__ == "__main__":
