@@ -264,10 +264,13 @@ def test(pytest_args: list[str]) -> None:
     with redis_server() as url, redis_cluster() as cluster_url:
         step("The test suite")
         # Every core: most of the run is generated suites, each in processes of its own.
+        # One test at a time to each worker, in the order the suite sorts them (slowest first):
+        # xdist's default hands each worker a block of consecutive tests up front, which put
+        # every long generated suite on the first worker.
         workers = (
             []
             if any(arg.startswith(("-n", "--numprocesses")) for arg in pytest_args)
-            else ["-n", "auto"]
+            else ["-n", "auto", "--maxschedchunk", "1"]
         )
         environment |= {"REDIS_URL": url, "REDIS_CLUSTER_URL": cluster_url}
         run(UV, "run", "pytest", *workers, *pytest_args, env=environment)

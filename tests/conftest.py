@@ -144,25 +144,28 @@ def assert_fully_rendered(project: Path) -> None:
         assert not leftovers, f"{path.relative_to(project)} kept Jinja: {leftovers[:3]}"
 
 
-# Rough seconds each slow test takes on a quiet 2-core machine, by the start of its node id (no
-# parameters) or its module. The suite runs the slowest first: pytest-xdist hands the first tests
-# out to its workers in turn, so the long generated suites start at once, side by side, and the
-# short tests fill the gaps instead of one long suite running alone at the end.
+# Rough seconds each slow test takes on a 2-core machine, by the start of its node id or its
+# module (the first match counts). The suite runs the slowest first, and pytest-xdist hands
+# tests out one at a time (tasks.py), so the long generated suites run side by side on every
+# worker and the short tests fill the gaps, instead of one long suite running alone at the end.
 COST_SECONDS = {
     "test_stateful.py::test_the_stateful_project_passes_its_suite_on_a_redis_cluster": 170,
+    "test_client_direct.py::test_the_generated_project_passes_its_own_checks_and_suite[local]": 170,
     "test_stateful.py::test_the_stateful_project_passes_its_own_checks_and_suite": 160,
     "test_generated_projects.py::test_the_generated_project_passes_its_suite_on_a_redis": 150,
     "test_cli_new.py::test_setup_installs_and_runs_the_generated_suite": 140,
     "test_generated_projects.py::test_the_generated_project_passes_its_own_checks": 130,
-    "test_client_direct.py::test_the_generated_project_passes_its_own_checks_and_suite": 110,
-    "test_update.py::test_an_update_from_the_previous_release_keeps_the_users_edits": 80,
-    "test_store_faults.py": 60,
-    "test_redis_cluster.py": 50,
-    "test_update.py::test_sessions_created_before": 45,
-    "test_stateful.py::test_a_stateful_session_stored_before": 45,
-    "test_probe.py::test_each_generated_projects_cluster_passes": 30,
-    "test_update.py": 15,
-    "test_client_direct.py::test_it_starts_on_a_redis_cluster": 15,
+    "test_client_direct.py::test_the_generated_project_passes_its_own_checks_and_suite": 60,
+    "test_update.py::test_an_update_from_the_previous_release_keeps_the_users_edits": 50,
+    "test_store_faults.py": 20,
+    "test_redis_cluster.py": 20,
+    "test_probe.py::test_each_generated_projects_cluster_passes": 20,
+    "test_update.py::test_sessions_created_before": 20,
+    "test_update.py": 10,
+    "test_cli_new.py::test_the_guide": 8,
+    "test_deploy.py": 5,
+    "test_client_direct.py::test_it_starts_on_a_redis_cluster": 10,
+    "test_stateful.py::test_a_stateful_session_stored_before": 6,
 }
 
 
