@@ -392,7 +392,7 @@ class OwnerRegistry:
         )
         return Placement(owner=owner, url=url or "")
 
-    async def enqueue(self, session_id: str, payload: str) -> str:
+    async def enqueue(self, session_id: str, payload: str, *, tried: str = "") -> str:
         """Post an input to the owner's inbox; the session's last event id before it.
 
         Raises SessionNotFound, SessionDeleted, or OwnerLost when the owner's lease has lapsed.
@@ -411,13 +411,15 @@ class OwnerRegistry:
         if reply[0] == "deleted":
             raise SessionDeleted(session_id)
         _, owner, last_event_id = reply
-        if not owner:
+        if not owner or owner == tried:
             raise OwnerLost(session_id)
         posted = await self.backend.run(
             _POST, [keys.lease(owner), keys.inbox(owner)], [session_id, payload]
         )
         if not posted:
-            raise OwnerLost(session_id)
+            # The two steps can straddle a hand-over: the leaving owner moved the session and
+            # deregistered in between. Posted nowhere yet, so ask once more who owns it now.
+            return await self.enqueue(session_id, payload, tried=owner)
         return str(last_event_id)
 
     async def owned(self, owner: str) -> set[str]:
