@@ -8,6 +8,8 @@ turn's write (store.py: the ownership record names the writer) stays right:
 - post an input: the session's script reads its owner, then the fleet's posts to that owner's
   inbox only while its lease is live. Moved in between, the old owner refuses the input (it no
   longer owns the session) and reports the session lost, so the poster gets 410 and resumes;
+  moved and deregistered in between (a hand-over), the post finds no lease and, having posted
+  nothing, asks again who owns the session;
 - place or move a session: the fleet's script picks the owner and counts the load, then the
   session's record is set, by compare-and-set when it moves: of two movers, one wins and the
   other reports the winner's owner.
