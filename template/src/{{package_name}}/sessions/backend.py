@@ -272,6 +272,8 @@ RETRIED = (
     redis_errors.RedisClusterException,
 )
 RETRY_PAUSES = (0.02, 0.08, 0.25)
+# A cluster's health check asks up to this many times (each with the retries above).
+PING_ROUNDS = 3
 
 
 class RedisClusterBackend:
@@ -401,7 +403,15 @@ class RedisClusterBackend:
 
     async def ping(self) -> None:
         # Any node, not every master: while one master fails over, only its own sessions get
-        # 503; /healthz stays 200, so no health check pulls every instance out of service.
+        # 503; /healthz stays 200, so no health check pulls every instance out of service. A
+        # dead node picked at random, or asked while the client relearns the slots, is not the
+        # cluster down: other nodes are asked before the check fails.
+        for _ in range(PING_ROUNDS - 1):
+            with contextlib.suppress(StoreUnavailable):
+                await self._attempt(
+                    lambda: self._redis.ping(target_nodes=RedisCluster.RANDOM), Effect.READ
+                )
+                return
         await self._attempt(lambda: self._redis.ping(target_nodes=RedisCluster.RANDOM), Effect.READ)
 
     async def close(self) -> None:
