@@ -12,7 +12,7 @@ import os
 import secrets
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -52,6 +52,18 @@ def master_slots(port: int) -> dict[int, list[range]]:
 def slot_of(port: int, session_id: str) -> int:
     """The hash slot of every key of the session: its id is their hash tag."""
     return int(redis_cli(port, "cluster", "keyslot", session_id))
+
+
+def split_by_node(
+    port: int, victim_slots: list[range], sessions: Iterable[str]
+) -> tuple[set[str], set[str]]:
+    """The sessions whose slots the victim serves, and the others (slots asked of `port`)."""
+    in_victim = {
+        session_id
+        for session_id in sessions
+        if any(slot_of(port, session_id) in slots for slots in victim_slots)
+    }
+    return in_victim, set(sessions) - in_victim
 
 
 async def send(client: httpx.AsyncClient, session_id: str, seed: str, text: str) -> httpx.Response:
@@ -94,12 +106,7 @@ async def _lose_a_master(
             assert sent.status_code == 200, sent.text
             seeds[created["session_id"]] = sent.headers[SEED_HEADER]
             acknowledged[created["session_id"]] = 1
-        in_victim = {
-            session_id
-            for session_id in seeds
-            if any(slot_of(survivor, session_id) in slots for slots in victim_slots)
-        }
-        elsewhere = set(seeds) - in_victim
+        in_victim, elsewhere = split_by_node(survivor, victim_slots, seeds)
         assert in_victim and elsewhere, "24 sessions spread over 3 masters"
 
         victim.kill()
@@ -236,12 +243,7 @@ async def _lose_a_stateful_master(
             sent = await api.post(f"/api/sessions/{session_id}/messages", json={"text": "before"})
             assert sent.status_code == 200, sent.text
             sessions.append(session_id)
-        in_victim = {
-            session_id
-            for session_id in sessions
-            if any(slot_of(survivor, session_id) in slots for slots in victim_slots)
-        }
-        elsewhere = set(sessions) - in_victim
+        in_victim, elsewhere = split_by_node(survivor, victim_slots, sessions)
         assert in_victim and elsewhere, "12 sessions spread over 3 masters"
 
         victim.kill()
