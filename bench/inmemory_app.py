@@ -146,4 +146,6 @@ def _after(entry_id: str, after: str) -> bool:
 
 
 app = _app_module.create_app()
-app.state.store = InMemoryStore(app.state.store.limits)
+# The store create_app built, never used here (floor_app.py borrows its backend).
+generated_store = app.state.store
+app.state.store = InMemoryStore(generated_store.limits)

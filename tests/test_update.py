@@ -393,6 +393,14 @@ def test_sessions_created_before_an_update_from_the_previous_release_are_still_s
         )
         assert sent.status_code == 200, sent.text
         assert sent.json()["reply"] == 'Message 2 received: "after"'
+        # Written in 0.4.0's form (the session as its seed), in place of the old JSON document.
+        after = new[0].get(f"/api/sessions/{with_seed}")
+        assert [turn["text"] for turn in after.json()["turns"]] == [
+            "before",
+            'Message 1 received: "before"',
+            "after",
+            'Message 2 received: "after"',
+        ]
         gone = new[0].get(f"/api/sessions/{deleted}", headers={SEED_HEADER: seeds[deleted]})
         assert gone.json()["code"] == "session_deleted"
         for client in new:

@@ -1,6 +1,8 @@
 """A session grows only so far: past MAX_TURNS_PER_SESSION or MAX_SESSION_BYTES a message gets
 409 session_full on every instance, and the transcript already stored stays whole."""
 
+import json
+import secrets
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,10 +11,12 @@ import pytest
 import redis
 
 from .cluster import StoreCluster, new_prefix, running
-from .conftest import instance_env
+from .conftest import SEED_HEADER, instance_env
 
 MAX_TURNS = 6
 MAX_BYTES = 16_384
+# The least SEED_MAX_BYTES allows: a message of random text outgrows it.
+SEED_MAX_BYTES = 1_024
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +29,7 @@ def limited(
         **instance_env(redis_url, prefix),
         "MAX_TURNS_PER_SESSION": str(MAX_TURNS),
         "MAX_SESSION_BYTES": str(MAX_BYTES),
+        "SEED_MAX_BYTES": str(SEED_MAX_BYTES),
     }
     workdir: Path = tmp_path_factory.mktemp("limits")
     kind = f"limits-{uuid.uuid4().hex[:8]}"
@@ -71,10 +76,46 @@ def test_a_session_never_grows_past_its_size_limit(
     assert refused.json()["code"] == "session_full"
     assert f"at most {MAX_BYTES} bytes" in refused.json()["detail"]
 
-    assert len(b.get(f"/api/sessions/{session_id}").json()["turns"]) == 4
-    stored = store.hget(limited.keys.session(session_id), "doc")
-    assert isinstance(stored, str)
-    assert len(stored.encode()) <= MAX_BYTES
+    read = b.get(f"/api/sessions/{session_id}").json()
+    assert len(read["turns"]) == 4
+    # What the limit bounds: the session as JSON (the store keeps it as its smaller seed).
+    session = {name: read[name] for name in ("session_id", "rev", "turns")}
+    assert len(json.dumps(session, separators=(",", ":")).encode()) <= MAX_BYTES
+
+
+def test_a_session_past_the_seed_size_cap_is_stored_as_json_and_served_without_a_seed(
+    limited: StoreCluster, store: redis.Redis
+) -> None:
+    """A session whose seed would exceed SEED_MAX_BYTES gets none: the store keeps it as its
+    JSON document instead, and every instance serves it to clients that send no seed."""
+    a, b = limited.clients
+    created = a.post("/api/sessions").json()
+    session_id = created["session_id"]
+    key = limited.keys.session(session_id)
+    assert set(store.hgetall(key)) == {"rev", "seed", "tag"}
+    # 1,200 random bytes as 1,600 characters: no compression brings a seed of them under 1 KB.
+    text = secrets.token_urlsafe(1_200)
+
+    sent = a.post(
+        f"/api/sessions/{session_id}/messages",
+        json={"text": text},
+        headers={SEED_HEADER: created["seed"]},
+    )
+
+    assert sent.status_code == 200, sent.text
+    assert sent.json()["seed"] is None
+    assert SEED_HEADER not in sent.headers
+    stored = store.hgetall(key)
+    assert "seed" not in stored
+    assert "tag" not in stored
+    assert json.loads(stored["doc"])["turns"][0]["text"] == text
+    read = b.get(f"/api/sessions/{session_id}")
+    assert read.status_code == 200, read.text
+    assert read.json()["seed"] is None
+    assert read.json()["turns"][0]["text"] == text
+    again = b.post(f"/api/sessions/{session_id}/messages", json={"text": "short"})
+    assert again.status_code == 200, again.text
+    assert again.json()["rev"] == 5
 
 
 def test_a_reply_that_would_overfill_the_session_leaves_its_message_interrupted(

@@ -10,7 +10,12 @@ from .sessions.idempotency import IdempotencyKeyInvalid, IdempotencyKeyReused
 from .sessions.keyspace import SessionDeleted
 from .sessions.models import SessionFull
 from .sessions.seed import SeedError, SeedExpired, SeedSessionMismatch, SeedTooLarge
-from .sessions.store import ReplyStreaming, SessionBusy, SessionNotFound
+from .sessions.store import (
+    ReplyStreaming,
+    SessionBusy,
+    SessionNotFound,
+    StoredSessionUnreadable,
+)
 
 PROBLEMS = ProblemTable(
     {
@@ -32,6 +37,8 @@ PROBLEMS = ProblemTable(
             retry_after=2,
         ),
         TooManyStreams: ProblemType(503, "Too many event streams", retry_after=5),
+        # A misconfigured instance, mid-rollout of a key: another instance may read it.
+        StoredSessionUnreadable: ProblemType(503, "Session unreadable here", retry_after=1),
         SessionNotFound: ProblemType(404, "Session not found"),
         SessionDeleted: ProblemType(410, "Session deleted"),
         SessionBusy: ProblemType(409, "Session busy", retry_after=1),

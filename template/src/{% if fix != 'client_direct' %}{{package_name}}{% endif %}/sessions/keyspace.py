@@ -33,12 +33,12 @@ return 1
 """
 
 # The session as stored, and the events it holds: its oldest and newest entry ids.
-# -> {doc, deleted, oldest id, newest id}, any of them false when absent
+# -> {doc, seed, deleted, oldest id, newest id}, any of them false when absent
 _SNAPSHOT = """
-local h = redis.call('HMGET', KEYS[1], 'doc', 'deleted')
+local h = redis.call('HMGET', KEYS[1], 'doc', 'seed', 'deleted')
 local oldest = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)[1]
 local newest = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
-return {h[1], h[2], oldest and oldest[1], newest and newest[1]}
+return {h[1], h[2], h[3], oldest and oldest[1], newest and newest[1]}
 """
 
 # A session stored under the key names before 0.4.0 (no hash tag) moves to the new names, on
@@ -122,16 +122,21 @@ class SessionKeyspace:
         """The session's snapshot when events after `after` are gone from its stream (trimmed,
         expired or lost with the store), so the reader is not left with a silent gap; None
         when the stream still holds every event after `after`."""
-        doc, deleted, oldest, newest = await self.backend.run(
+        doc, seed, deleted, oldest, newest = await self.backend.run(
             _SNAPSHOT, [self.keys.session(session_id), self.keys.events(session_id)], []
         )
         if deleted:
             raise SessionDeleted(session_id)
         if oldest and event_order(oldest) <= event_order(after):
             return None
-        if doc is None:
+        session = self.stored_session(session_id, doc, seed)
+        if session is None:
             return None  # expired: nothing to show; the stream's reader stops at its end
-        return Snapshot(Session.model_validate_json(doc), newest or "0-0")
+        return Snapshot(session, newest or "0-0")
+
+    def stored_session(self, session_id: str, doc: str | None, seed: str | None) -> Session | None:
+        """The session a stored hash holds (None: it holds none), from its JSON document."""
+        return None if doc is None else Session.model_validate_json(doc)
 
     async def append_event(self, session_id: str, event: Mapping[str, object]) -> None:
         """An event that records no write (a write's events go with it, in one step)."""

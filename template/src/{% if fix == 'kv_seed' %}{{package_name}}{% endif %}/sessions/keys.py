@@ -3,9 +3,12 @@
 Under the app's key prefix (which never holds braces), every key of one session carries the
 session id in braces, its Redis Cluster hash tag: all of them live in one hash slot, so a script
 that touches several of them runs on one node of a cluster.
-    <prefix>:session:{<id>}  hash: rev, doc (the session as JSON), seed (the seed of that rev);
-                             or, after DELETE, only `deleted`, kept as long as a seed could
-                             live, so that no old seed can bring a deleted session back
+    <prefix>:session:{<id>}  hash: rev, seed (the seed issued with that rev: the session
+                             itself, compressed and sealed) and tag (the seed's fingerprint);
+                             or rev and doc (the session as JSON) when its seed would exceed
+                             SEED_MAX_BYTES; awaiting while a reply streams; or, after DELETE,
+                             only `deleted`, kept as long as a seed could live, so that no old
+                             seed can bring a deleted session back
     <prefix>:events:{<id>}   stream: one entry per event, read by every instance's SSE streams;
                              each script that adds to it also PUBLISHes its name (cluster
                              stream readers subscribe to `events("*")`)

@@ -36,6 +36,10 @@ HEADER = struct.Struct(">BB4s16sI")
 NONCE_SIZE = 12
 TAG_SIZE = 16
 MAC_SIZE = 32
+# A seed's last characters: at least its last 16 bytes, inside its AES-GCM tag or HMAC, so two
+# seeds this app issued share them with a chance of 2^-128. Once a seed has been verified,
+# comparing its fingerprint with the stored one is comparing the seeds.
+FINGERPRINT_CHARS = 24
 # Decompression stops here, so a small seed cannot expand into a memory bomb.
 MAX_PLAIN_BYTES = 4 * 1024 * 1024
 # Decompressed a piece at a time, so a small seed costs no more memory than it needs.
@@ -118,8 +122,10 @@ class SeedCodec:
             raw = header + body + hmac.digest(key.mac_key, header + body, "sha256")
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
-    def decode(self, seed: str, session_id: str) -> Session:
-        """Verify and open a seed for `session_id`; raise a SeedError saying what is wrong."""
+    def decode(self, seed: str, session_id: str, *, stored: bool = False) -> Session:
+        """Verify and open a seed for `session_id`; raise a SeedError saying what is wrong. A
+        `stored` seed is the store's copy of the session, which lives as long as the store
+        keeps it: its expiry is not checked."""
         if len(seed) > self.max_bytes:
             raise SeedTooLarge(f"the seed is {len(seed)} bytes; the limit is {self.max_bytes}")
         try:
@@ -140,7 +146,7 @@ class SeedCodec:
         # Checked only once authentic, so a forged header can never pick the error.
         if sid.hex() != session_id:
             raise SeedSessionMismatch(f"the seed belongs to another session, not {session_id}")
-        if expires < time.time():
+        if not stored and expires < time.time():
             raise SeedExpired("the seed has expired; reload the session to get a fresh one")
         try:
             rev, turns = orjson.loads(self._decompress(body))
@@ -154,6 +160,11 @@ class SeedCodec:
         except (zstandard.ZstdError, orjson.JSONDecodeError, TypeError, ValueError, IndexError):
             # Authentic but unreadable means a bug or a format change, never a client's input.
             raise SeedInvalid("the seed's content cannot be read") from None
+
+    @staticmethod
+    def fingerprint(seed: str) -> str:
+        """What the store compares to tell whether a verified seed is the one it holds."""
+        return seed[-FINGERPRINT_CHARS:]
 
     def _decompress(self, body: bytes) -> bytes:
         """The body's content, refused past MAX_PLAIN_BYTES without ever holding more.

@@ -1,5 +1,12 @@
 """SessionStore: sessions in the shared store, each under one hash with a revision counter
-(the layout is in keys.py)."""
+(the layout is in keys.py).
+
+The store keeps a session as the seed issued for it: compressed, authenticated (and encrypted
+when seeds are), and read back by any instance that holds the key that sealed it. Only a
+session whose seed would exceed SEED_MAX_BYTES is kept as its JSON document instead. So a write
+carries one copy of the session, a third of the JSON's size, and a client's seed is matched to
+the stored one by its fingerprint (seed.py).
+"""
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -7,10 +14,35 @@ from dataclasses import dataclass
 import orjson
 
 from ..errors import ClientError
-from .backend import Effect
+from .backend import Effect, StoreBackend
 from .idempotency import KeptAnswer
 from .keyspace import STREAM_LENGTH, SessionDeleted, SessionKeyspace, WriteConflict
-from .models import Session
+from .models import Session, SessionLimits
+from .seed import FINGERPRINT_CHARS, SeedCodec, SeedError
+
+# How every script below reads and writes the stored form of a session: its seed (with the
+# seed's fingerprint in `tag`), or its JSON document (`doc`) when it has no seed. A hash written
+# before 0.4.0 holds both, and no `tag`: its seed's fingerprint is taken from the seed itself.
+_STORED_FORM = f"""
+local function put(session, doc, seed)
+  if seed ~= '' then
+    redis.call('HSET', session, 'seed', seed, 'tag', string.sub(seed, -{FINGERPRINT_CHARS}))
+    redis.call('HDEL', session, 'doc')
+  else
+    redis.call('HSET', session, 'doc', doc)
+    redis.call('HDEL', session, 'seed', 'tag')
+  end
+end
+local function tag_of(session)
+  local tag = redis.call('HGET', session, 'tag')
+  if tag then return tag end
+  return string.sub(redis.call('HGET', session, 'seed') or '', -{FINGERPRINT_CHARS})
+end
+local function holds(session, doc, seed)
+  if seed ~= '' then return tag_of(session) == string.sub(seed, -{FINGERPRINT_CHARS}) end
+  return redis.call('HGET', session, 'doc') == doc
+end
+"""
 
 # -> {doc, seed, deleted}
 _LOAD = "return redis.call('HMGET', KEYS[1], 'doc', 'seed', 'deleted')"
@@ -18,19 +50,21 @@ _LOAD = "return redis.call('HMGET', KEYS[1], 'doc', 'seed', 'deleted')"
 # Compare-and-set on the revision, with the write's events, in one atomic step. With a third
 # key, the answer to keep under a request's Idempotency-Key is written with the turn it answers,
 # and a write whose key already has an answer writes nothing and returns that answer.
-# ARGV: expected rev, new rev, doc, seed, ttl ms, stream length, answer to keep, events...
-# -> 1 written; 0 someone else wrote first; -1 deleted; a string: the answer kept before
-# A replay of a write that was applied (its reply lost) finds its own doc there and succeeds.
-_WRITE = """
+# ARGV: expected rev, new rev, doc ("" with a seed), seed, ttl ms, stream length, answer to
+# keep, events... -> 1 written; 0 someone else wrote first; -1 deleted; a string: the answer
+# kept before. A replay of a write that was applied (its reply lost) finds its own session there
+# and succeeds.
+_WRITE = f"""{_STORED_FORM}
 local h = redis.call('HMGET', KEYS[1], 'rev', 'deleted')
 if h[2] then return -1 end
 if KEYS[3] then
   local kept = redis.call('GET', KEYS[3])
   if kept then return kept end
 end
-if h[1] == ARGV[2] and redis.call('HGET', KEYS[1], 'doc') == ARGV[3] then return 1 end
+if h[1] == ARGV[2] and holds(KEYS[1], ARGV[3], ARGV[4]) then return 1 end
 if tonumber(h[1] or '0') ~= tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], 'rev', ARGV[2], 'doc', ARGV[3], 'seed', ARGV[4])
+redis.call('HSET', KEYS[1], 'rev', ARGV[2])
+put(KEYS[1], ARGV[3], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 if KEYS[3] then redis.call('SET', KEYS[3], ARGV[7], 'PX', ARGV[5]) end
 if #ARGV > 7 then
@@ -47,25 +81,28 @@ return 1
 _KEPT_ANSWER = "return redis.call('GET', KEYS[1])"
 
 # Hydrate from a verified seed: it wins only if the store has nothing or an older revision;
-# an equal revision never overwrites. ARGV: rev, doc, seed, ttl ms.
-# -> {doc, seed} now stored; {} deleted
-_HYDRATE = """
+# an equal revision never overwrites. ARGV: rev, seed, ttl ms.
+# -> {doc or false, seed or false} now stored; {} deleted
+_HYDRATE = (
+    _STORED_FORM
+    + """
 local h = redis.call('HMGET', KEYS[1], 'rev', 'doc', 'seed', 'deleted')
 if h[4] then return {} end
 if (not h[1]) or tonumber(h[1]) < tonumber(ARGV[1]) then
-  redis.call('HSET', KEYS[1], 'rev', ARGV[1], 'doc', ARGV[2], 'seed', ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], ARGV[4])
-  return {ARGV[2], ARGV[3]}
+  redis.call('HSET', KEYS[1], 'rev', ARGV[1])
+  put(KEYS[1], '', ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  return {false, ARGV[2]}
 end
 return {h[2], h[3]}
 """
+)
 
-# Does the store hold exactly the revision this seed was issued for? ARGV: seed.
-# -> 1 yes; 0 no (missing, older, newer or another seed); -1 deleted
-_SEED_IS_CURRENT = """
-local h = redis.call('HMGET', KEYS[1], 'seed', 'deleted')
-if h[2] then return -1 end
-if h[1] == ARGV[1] then return 1 end
+# Does the store hold exactly the revision this (verified) seed was issued for? ARGV: the
+# seed's fingerprint. -> 1 yes; 0 no (missing, older, newer or another seed); -1 deleted
+_SEED_IS_CURRENT = f"""{_STORED_FORM}
+if redis.call('HEXISTS', KEYS[1], 'deleted') == 1 then return -1 end
+if tag_of(KEYS[1]) == ARGV[1] then return 1 end
 return 0
 """
 
@@ -88,15 +125,17 @@ local function settle(session, events, lease, length, ttl)
 end
 """
 
-# With the client's seed (ARGV[11]), the write is also the seed's freshness check, so a POST needs
-# no read first: the stored revision must be the one that seed was issued for (the stored seed is
-# that seed). A store that lacks the session, or holds an older revision, is hydrated from the
-# seed first (-4), as a read would; a newer or another revision is a conflict (0).
-# KEYS: session, events, lease[, answer]. ARGV: expected rev, new rev, doc, seed, ttl ms, stream
-# length, lease token, lease ms, pending answer record, the `turn` event, the client's seed or "".
+# With the client's seed (its fingerprint, ARGV[11]), the write is also the seed's freshness
+# check, so a POST needs no read first: the stored revision must be the one that seed was issued
+# for (the stored seed is that seed). A store that lacks the session, or holds an older
+# revision, is hydrated from the seed first (-4), as a read would; a newer or another revision
+# is a conflict (0).
+# KEYS: session, events, lease[, answer]. ARGV: expected rev, new rev, doc ("" with a seed),
+# seed, ttl ms, stream length, lease token, lease ms, pending answer record, the `turn` event,
+# the client's seed's fingerprint or "".
 # -> 1 written; 0 someone else wrote first; -1 deleted; -2 a reply is streaming; -4 hydrate
 # first; a string: the record kept under the Idempotency-Key before
-_ASK = f"""{_INTERRUPTED}
+_ASK = f"""{_INTERRUPTED}{_STORED_FORM}
 local h = redis.call('HMGET', KEYS[1], 'rev', 'deleted')
 if h[2] then return -1 end
 if KEYS[4] then
@@ -105,14 +144,14 @@ if KEYS[4] then
 end
 if h[1] == ARGV[2] and redis.call('GET', KEYS[3]) == ARGV[7] then return 1 end
 settle(KEYS[1], KEYS[2], KEYS[3], ARGV[6], ARGV[5])
-if ARGV[11] ~= '' and redis.call('HGET', KEYS[1], 'seed') ~= ARGV[11] then
+if ARGV[11] ~= '' and tag_of(KEYS[1]) ~= ARGV[11] then
   if (not h[1]) or tonumber(h[1]) < tonumber(ARGV[1]) then return -4 end
   return 0
 end
 if redis.call('EXISTS', KEYS[3]) == 1 then return -2 end
 if tonumber(h[1] or '0') ~= tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], 'rev', ARGV[2], 'doc', ARGV[3], 'seed', ARGV[4],
-  'awaiting', tostring(tonumber(ARGV[2]) + 1))
+redis.call('HSET', KEYS[1], 'rev', ARGV[2], 'awaiting', tostring(tonumber(ARGV[2]) + 1))
+put(KEYS[1], ARGV[3], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('SET', KEYS[3], ARGV[7], 'PX', ARGV[8])
 if KEYS[4] then redis.call('SET', KEYS[4], ARGV[9], 'PX', ARGV[5]) end
@@ -140,17 +179,18 @@ return 1
 
 # The finished reply, compare-and-set, only while the lease is ours; releases the lease. The
 # deltas not yet published (all of them, from a fast provider) are appended before the `turn`.
-# KEYS: session, events, lease[, answer]. ARGV: expected rev, new rev, doc, seed, ttl ms, stream
-# length, lease token, answer record, the `turn` event, delta events...
+# KEYS: session, events, lease[, answer]. ARGV: expected rev, new rev, doc ("" with a seed), seed,
+# ttl ms, stream length, lease token, answer record, the `turn` event, delta events...
 # -> 1 written; 0 someone else wrote first; -1 deleted; -3 the lease was lost
-_ANSWER = """
+_ANSWER = f"""{_STORED_FORM}
 local h = redis.call('HMGET', KEYS[1], 'rev', 'deleted')
 if h[2] then return -1 end
-if h[1] == ARGV[2] and redis.call('HGET', KEYS[1], 'doc') == ARGV[3] then return 1 end
+if h[1] == ARGV[2] and holds(KEYS[1], ARGV[3], ARGV[4]) then return 1 end
 if redis.call('GET', KEYS[3]) ~= ARGV[7] then return -3 end
 if tonumber(h[1] or '0') ~= tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], 'rev', ARGV[2], 'doc', ARGV[3], 'seed', ARGV[4])
+redis.call('HSET', KEYS[1], 'rev', ARGV[2])
 redis.call('HDEL', KEYS[1], 'awaiting')
+put(KEYS[1], ARGV[3], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('DEL', KEYS[3])
 if KEYS[4] then redis.call('SET', KEYS[4], ARGV[8], 'PX', ARGV[5]) end
@@ -253,25 +293,72 @@ def _turn_event(session: Session) -> dict[str, object]:
     return {"type": "turn", "rev": session.rev, "turn": session.turns[-1].model_dump(mode="json")}
 
 
+class StoredSessionUnreadable(ClientError):
+    """The stored session was sealed with a key this instance does not hold: SESSION_KEYS
+    differs between instances (see "Rotate keys" in the README). Nothing is lost: an instance
+    with the key reads it."""
+
+    code = "session_unreadable"
+
+
 class SessionStore(SessionKeyspace):
+    def __init__(
+        self,
+        backend: StoreBackend,
+        *,
+        prefix: str,
+        ttl_seconds: int,
+        limits: SessionLimits,
+        codec: SeedCodec,
+    ) -> None:
+        super().__init__(backend, prefix=prefix, ttl_seconds=ttl_seconds, limits=limits)
+        self.codec = codec
+
+    def stored_session(self, session_id: str, doc: str | None, seed: str | None) -> Session | None:
+        """The session a stored hash holds: its JSON document when it has one (a session over
+        the seed size cap, or one stored before 0.4.0), else its seed."""
+        if doc is not None:
+            return Session.model_validate_json(doc)
+        if not seed:
+            return None
+        try:
+            return self.codec.decode(seed, session_id, stored=True)
+        except SeedError as error:
+            raise StoredSessionUnreadable(
+                f"This instance cannot read session {session_id} as stored ({error.detail}); "
+                "it was sealed with a key missing from this instance's SESSION_KEYS."
+            ) from error
+
+    def _stored_form(self, session: Session, seed: str) -> tuple[str, str]:
+        """What a write stores, as (doc, seed): the seed, or the JSON document when the session
+        has none. SessionFull if it outgrew MAX_SESSION_BYTES."""
+        if seed:
+            self.limits.check_fits(session)
+            return "", seed
+        doc = session.model_dump_json()
+        self.limits.check_size(session.session_id, doc.encode())
+        return doc, ""
+
     async def load(self, session_id: str) -> Stored | None:
         doc, seed, deleted = await self.backend.run(
             _LOAD, [self.keys.session(session_id)], [], effect=Effect.READ
         )
         if deleted:
             raise SessionDeleted(session_id)
-        if doc is None:
+        session = self.stored_session(session_id, doc, seed)
+        if session is None:
             if await self.adopt_legacy_keys(session_id):
                 return await self.load(session_id)
             return None
-        return Stored(Session.model_validate_json(doc), seed or "")
+        return Stored(session, seed or "")
 
     async def hydrate(self, session: Session, seed: str) -> Stored:
         """Put a verified seed's snapshot in the store unless the store is as new or newer."""
         key = self.keys.session(session.session_id)
         # The usual case: the client sends the seed issued for the stored revision, so its
-        # snapshot is the stored session. Checking that moves the seed, not the document.
-        current = await self.backend.run(_SEED_IS_CURRENT, [key], [seed], effect=Effect.READ)
+        # snapshot is the stored session. Checking that moves a fingerprint, not the session.
+        fingerprint = self.codec.fingerprint(seed)
+        current = await self.backend.run(_SEED_IS_CURRENT, [key], [fingerprint], effect=Effect.READ)
         if current == -1:
             raise SessionDeleted(session.session_id)
         if current == 1:
@@ -281,13 +368,17 @@ class SessionStore(SessionKeyspace):
         reply = await self.backend.run(
             _HYDRATE,
             [key],
-            [str(session.rev), session.model_dump_json(), seed, self._ttl_ms],
+            [str(session.rev), seed, self._ttl_ms],
             effect=Effect.GUARDED_WRITE,
         )
         if not reply:
             raise SessionDeleted(session.session_id)
         doc, stored_seed = reply
-        return Stored(Session.model_validate_json(doc), stored_seed or "")
+        if stored_seed == seed:
+            return Stored(session, seed)
+        stored = self.stored_session(session.session_id, doc, stored_seed)
+        assert stored is not None, "_HYDRATE returns the session it holds or the one it stored"
+        return Stored(stored, stored_seed or "")
 
     async def kept_answer(self, session_id: str, idempotency_key: str) -> str | None:
         """The answer kept under this Idempotency-Key of the session, if any (idempotency.py)."""
@@ -308,8 +399,7 @@ class SessionStore(SessionKeyspace):
         SessionFull, before the store is asked, if it outgrew MAX_SESSION_BYTES. With `answer`,
         keep it under its Idempotency-Key in the same step; if that key already has an answer,
         write nothing and return the answer kept (else None)."""
-        doc = session.model_dump_json()
-        self.limits.check_size(session.session_id, doc.encode())
+        doc, seed = self._stored_form(session, seed)
         keys = [self.keys.session(session.session_id), self.keys.events(session.session_id)]
         if answer is not None:
             keys.append(self.keys.answer(session.session_id, answer.key))
@@ -351,8 +441,7 @@ class SessionStore(SessionKeyspace):
         WriteConflict as `write`; ReplyStreaming's cause, -2, is returned as "streaming". With
         `seed_to_check` (the client's, for `expected_rev`), the store must hold that seed's
         revision: HydrateFirst when it holds nothing or an older one."""
-        doc = session.model_dump_json()
-        self.limits.check_size(session.session_id, doc.encode())
+        doc, seed = self._stored_form(session, seed)
         keys = self._reply_keys(session.session_id)
         if pending is not None:
             keys.append(self.keys.answer(session.session_id, pending.key))
@@ -371,7 +460,7 @@ class SessionStore(SessionKeyspace):
                 str(lease_ms),
                 pending.record if pending is not None else "",
                 orjson.dumps(event).decode(),
-                seed_to_check,
+                self.codec.fingerprint(seed_to_check) if seed_to_check else "",
             ],
             effect=Effect.GUARDED_WRITE,
         )
@@ -409,8 +498,7 @@ class SessionStore(SessionKeyspace):
     ) -> None:
         """Store the finished reply (`session` ends with it) and release the lease; `deltas`,
         the reply's events not yet published, go before its `turn`."""
-        doc = session.model_dump_json()
-        self.limits.check_size(session.session_id, doc.encode())
+        doc, seed = self._stored_form(session, seed)
         keys = self._reply_keys(session.session_id)
         if answer is not None:
             keys.append(self.keys.answer(session.session_id, answer.key))
