@@ -3,10 +3,12 @@ reaches an SSE client on instance B, minus the provider's own first-token time.
 
 Two real uvicorn instances of a generated kv_seed project share one Redis, with
 ASSISTANT_PROVIDER=openai pointed at a local OpenAI-compatible server run by this script (it
-waits FIRST_TOKEN_MS before its first chunk, and stamps when it got the request and when it sent
-that chunk; it runs in a process of its own, so that it never waits for this one's GIL). An
-SSE client holds B's event stream; each round POSTs one message to A. Reported,
-per round, on this process's monotonic clock:
+waits FIRST_TOKEN_MS before its first chunk and TOKEN_GAP_MS between the others, as a model
+streams tokens, and stamps when it got the request and when it sent that first chunk; it runs in
+a process of its own, so that it never waits for this one's GIL). An SSE client holds B's event
+stream; each round POSTs one message to A, with the session's current seed as a browser sends
+it, after an untimed read that resets the session to the same 20 turns (transcript.py), so every
+round meets the same history. Reported, per round, on this process's monotonic clock:
 
 * overhead = (first delta seen on B - POST sent to A) - (first chunk sent - request received by
   the provider): everything the app adds on the way to the first word;
@@ -14,7 +16,11 @@ per round, on this process's monotonic clock:
   SDK's parse, one script on A, B's stream reader, SSE to the client);
 * to the provider = request received by the provider - POST sent to A: hydration, the
   message's write, the SDK's request;
-* a Redis round trip (PING from this process) measured in the same run, interleaved.
+* a Redis round trip (PING from this process) measured in the same run, interleaved;
+* an HTTP exchange (a GET of the provider's `/stamps`, on a keep-alive connection from this
+  process), in the same run: the overhead has four HTTP legs (this process to A, A to the
+  provider and back with the first chunk, B's event stream to this process), each one a part of
+  such an exchange, and none of them the store's.
 
 Only 127.0.0.1 is contacted. Run it with the generated project's interpreter:
 
@@ -44,8 +50,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+import transcript
+
 HOST = "127.0.0.1"
+SEED = "X-Session-Seed"
 FIRST_TOKEN_MS = 20
+# A model streams a token every 10 to 50 ms: the first delta reaches the events on its own.
+TOKEN_GAP_MS = 10
 
 
 class Provider:
@@ -82,6 +93,8 @@ class Provider:
             }
             if number == 0:
                 self.stamps.append((received, time.perf_counter()))
+            else:
+                await asyncio.sleep(TOKEN_GAP_MS / 1000)
             yield f"data: {json.dumps(chunk)}\n\n"
         yield "data: [DONE]\n\n"
 
@@ -119,6 +132,9 @@ def main() -> None:
         return
     cluster = importlib.import_module(f"{options.package}.cluster")
     config = importlib.import_module(f"{options.package}.config")
+    models = importlib.import_module(f"{options.package}.sessions.models")
+    seed_module = importlib.import_module(f"{options.package}.sessions.seed")
+    defaults = importlib.import_module(f"{options.package}.settings").Settings.model_fields
 
     provider_port = cluster.free_port()
     provider = subprocess.Popen(  # noqa: S603 - this very script, with our interpreter
@@ -142,13 +158,21 @@ def main() -> None:
             time.sleep(0.05)
 
     prefix = f"bench-{secrets.token_hex(4)}"
+    key = config.new_key()
+    # The instances' own codec: the bench hands the session back its 20 turns by a seed.
+    codec = seed_module.SeedCodec(
+        [config.decode_key(key)],
+        encrypt=defaults["seed_encryption"].default,
+        ttl_seconds=defaults["session_ttl_seconds"].default,
+        max_bytes=defaults["seed_max_bytes"].default,
+    )
+    turns = tuple(models.Turn(role=t.role, text=t.text, at=t.at) for t in transcript.build_turns())
     env = {
         "APP_ENV": "development",
         "REDIS_URL": options.redis_url,
         "KEY_PREFIX": prefix,
-        "SESSION_KEYS": config.new_key(),
+        "SESSION_KEYS": key,
         "SESSION_CREATE_RATE": "1000/second",
-        "MAX_TURNS_PER_SESSION": str(4 * options.rounds + 10),
         "ASSISTANT_PROVIDER": "openai",
         "OPENAI_API_KEY": "bench",
         "OPENAI_BASE_URL": f"http://{HOST}:{provider_port}/v1",
@@ -165,15 +189,26 @@ def main() -> None:
         url = f"{instances[1].url}/api/sessions/{session_id}/events"
         threading.Thread(target=read_deltas, args=(url, seen), daemon=True).start()
         time.sleep(0.5)
-        overheads, relays, asks, round_trips = [], [], [], []
+        overheads, relays, asks, round_trips, exchanges = [], [], [], [], []
+        rev = 1
         for number in range(options.rounds + 10):
+            # Untimed: back to the same 20 turns, at a new revision, as a cold instance would.
+            rev += 3
+            session = models.Session(session_id=session_id, rev=rev, turns=turns)
+            reset = a.get(f"/api/sessions/{session_id}", headers={SEED: codec.encode(session)})
+            assert reset.status_code == 200 and reset.json()["rev"] == rev, reset.text
+            seed = reset.json()["seed"]
             started = time.perf_counter()
-            sent = a.post(f"/api/sessions/{session_id}/messages", json={"text": f"m{number}"})
+            sent = a.post(
+                f"/api/sessions/{session_id}/messages",
+                json={"text": f"m{number}"},
+                headers={SEED: seed},
+            )
             assert sent.status_code == 200, sent.text
-            rev = sent.json()["rev"]
+            reply_rev = sent.json()["rev"]
             while True:
                 at, delta = seen.get(timeout=10)
-                if delta["rev"] == rev:
+                if delta["rev"] == reply_rev:
                     break
             # perf_counter is CLOCK_MONOTONIC: one clock for every process of this machine.
             received, first_sent = stamps.get("/stamps").json()
@@ -182,16 +217,20 @@ def main() -> None:
             ping = time.perf_counter()
             store.ping()
             round_trip = time.perf_counter() - ping
+            exchange = time.perf_counter()
+            stamps.get("/stamps")
+            exchange = time.perf_counter() - exchange
             if number >= 10:  # warm-up rounds are not counted
                 overheads.append((at - started) - (first_sent - received))
                 relays.append(at - first_sent)
                 asks.append(received - started)
                 round_trips.append(round_trip)
+                exchanges.append(exchange)
     finally:
         for instance in instances:
             instance.stop()
-        for key in store.scan_iter(f"{prefix}:*"):
-            store.delete(key)
+        for name in store.scan_iter(f"{prefix}:*"):
+            store.delete(name)
         provider.terminate()
 
     ms = 1000
@@ -201,11 +240,14 @@ def main() -> None:
         f"provider first token {FIRST_TOKEN_MS} ms"
     )
     print(f"Redis round trip (PING) p50 {rtt:.3f} ms")
+    http = statistics.median(exchanges) * ms
+    print(f"HTTP exchange (GET /stamps, keep-alive) p50 {http:.3f} ms")
     measured = (("overhead", overheads), ("relay", relays), ("to the provider", asks))
     for name, values in measured:
         p50, p90, p99 = (percentile(values, share) * ms for share in (0.5, 0.9, 0.99))
         print(
-            f"{name}: p50 {p50:.2f} ms ({p50 / rtt:.1f} round trips), p90 {p90:.2f}, p99 {p99:.2f}"
+            f"{name}: p50 {p50:.2f} ms ({p50 / rtt:.1f} round trips, {p50 / http:.1f} HTTP "
+            f"exchanges), p90 {p90:.2f}, p99 {p99:.2f}"
         )
 
 
