@@ -7,15 +7,10 @@ from .rate_limits import RateLimited
 from .sessions.backend import StoreOutcomeUnknown, StoreUnavailable
 from .sessions.event_hub import TooManyStreams
 from .sessions.idempotency import IdempotencyKeyInvalid, IdempotencyKeyReused
-from .sessions.keyspace import SessionDeleted
+from .sessions.keyspace import SessionDeleted, SessionUnreadable
 from .sessions.models import SessionFull
 from .sessions.seed import SeedError, SeedExpired, SeedSessionMismatch, SeedTooLarge
-from .sessions.store import (
-    ReplyStreaming,
-    SessionBusy,
-    SessionNotFound,
-    StoredSessionUnreadable,
-)
+from .sessions.store import ReplyStreaming, SessionBusy, SessionNotFound
 
 PROBLEMS = ProblemTable(
     {
@@ -38,7 +33,7 @@ PROBLEMS = ProblemTable(
         ),
         TooManyStreams: ProblemType(503, "Too many event streams", retry_after=5),
         # A misconfigured instance, mid-rollout of a key: another instance may read it.
-        StoredSessionUnreadable: ProblemType(503, "Session unreadable here", retry_after=1),
+        SessionUnreadable: ProblemType(503, "Session unreadable here", retry_after=1),
         SessionNotFound: ProblemType(404, "Session not found"),
         SessionDeleted: ProblemType(410, "Session deleted"),
         SessionBusy: ProblemType(409, "Session busy", retry_after=1),

@@ -15,7 +15,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 
 from ..sessions.backend import StoreUnavailable
-from ..sessions.keyspace import SessionDeleted
+from ..sessions.keyspace import SessionDeleted, SessionUnreadable
 from .deps import HubDep, StreamedSession
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
@@ -54,8 +54,9 @@ async def stream_events(
                     return
         except SessionDeleted:
             yield ServerSentEvent(event="deleted", data='{"type":"deleted"}')
-        except StoreUnavailable:
-            # End the stream; the client reconnects with Last-Event-ID and loses nothing.
+        except (StoreUnavailable, SessionUnreadable):
+            # End the stream; the client reconnects with Last-Event-ID and loses nothing (an
+            # unreadable session: on an instance that holds the key it was sealed with).
             return
         finally:
             listener.close()

@@ -63,6 +63,14 @@ class SessionDeleted(ClientError):
         super().__init__(f"Session {session_id} was deleted.")
 
 
+class SessionUnreadable(ClientError):
+    """The stored session was sealed with a key this instance does not hold (KV + seed keeps a
+    session as its seed): SESSION_KEYS differs between instances, as in a key rotation done in
+    one step. Nothing is lost: an instance with the key reads it."""
+
+    code = "session_unreadable"
+
+
 class WriteConflict(Exception):
     """Another request wrote the session first; reload and try again."""
 

@@ -124,8 +124,9 @@ class SeedCodec:
 
     def decode(self, seed: str, session_id: str, *, stored: bool = False) -> Session:
         """Verify and open a seed for `session_id`; raise a SeedError saying what is wrong. A
-        `stored` seed is the store's copy of the session, which lives as long as the store
-        keeps it: its expiry is not checked."""
+        `stored` seed is the store's copy of the session: it lives as long as the store keeps
+        it, so its expiry is not checked, and one that is only signed (stored before
+        encryption was turned on) is read, since no browser holds the store's copy."""
         if len(seed) > self.max_bytes:
             raise SeedTooLarge(f"the seed is {len(seed)} bytes; the limit is {self.max_bytes}")
         try:
@@ -139,7 +140,7 @@ class SeedCodec:
         key = self._by_id.get(key_id)
         if key is None:
             raise SeedInvalid("the seed was signed with a key this app no longer has")
-        if self._encrypt and not flags & FLAG_ENCRYPTED:
+        if self._encrypt and not flags & FLAG_ENCRYPTED and not stored:
             # Encryption on means the browser never holds a readable seed that still works.
             raise SeedInvalid("the seed is not encrypted; this app accepts encrypted seeds only")
         body = self._open(key, flags, header, raw[HEADER.size :])

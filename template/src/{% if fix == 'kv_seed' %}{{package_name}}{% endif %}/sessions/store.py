@@ -16,7 +16,13 @@ import orjson
 from ..errors import ClientError
 from .backend import Effect, StoreBackend
 from .idempotency import KeptAnswer
-from .keyspace import STREAM_LENGTH, SessionDeleted, SessionKeyspace, WriteConflict
+from .keyspace import (
+    STREAM_LENGTH,
+    SessionDeleted,
+    SessionKeyspace,
+    SessionUnreadable,
+    WriteConflict,
+)
 from .models import Session, SessionLimits
 from .seed import FINGERPRINT_CHARS, SeedCodec, SeedError
 
@@ -293,14 +299,6 @@ def _turn_event(session: Session) -> dict[str, object]:
     return {"type": "turn", "rev": session.rev, "turn": session.turns[-1].model_dump(mode="json")}
 
 
-class StoredSessionUnreadable(ClientError):
-    """The stored session was sealed with a key this instance does not hold: SESSION_KEYS
-    differs between instances (see "Rotate keys" in the README). Nothing is lost: an instance
-    with the key reads it."""
-
-    code = "session_unreadable"
-
-
 class SessionStore(SessionKeyspace):
     def __init__(
         self,
@@ -324,7 +322,7 @@ class SessionStore(SessionKeyspace):
         try:
             return self.codec.decode(seed, session_id, stored=True)
         except SeedError as error:
-            raise StoredSessionUnreadable(
+            raise SessionUnreadable(
                 f"This instance cannot read session {session_id} as stored ({error.detail}); "
                 "it was sealed with a key missing from this instance's SESSION_KEYS."
             ) from error
