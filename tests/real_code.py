@@ -14,6 +14,7 @@ case's files and the archive's licence file (as `LICENSE`) are extracted into a 
 own, which is what the scanner is run on. Nothing from these archives is kept in the repository.
 """
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -23,6 +24,8 @@ import tarfile
 import tempfile
 import tomllib
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -122,8 +125,27 @@ def download_command(case: Case, destination: Path) -> list[str]:
     return [*command, "--dest", str(destination), "--quiet", "--disable-pip-version-check"]
 
 
+@contextmanager
+def cache_lock() -> Iterator[None]:
+    """One process at a time fills the cache: pytest-xdist's workers ask for the same cases at
+    once, and one replacing a folder the other reads would fail it."""
+    cache = cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    with (cache / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def archive(case: Case) -> Path:
     """The case's archive in the cache, downloaded first if needed, its sha256 checked."""
+    with cache_lock():
+        return _archive(case)
+
+
+def _archive(case: Case) -> Path:
     folder = cache_dir() / "archives" / case.sha256[:16]
     kept = [p for p in folder.glob("*") if p.is_file()] if folder.is_dir() else []
     if kept and sha256(kept[0]) == case.sha256:
@@ -199,7 +221,15 @@ def app(case: Case) -> Path:
     done = folder / ".complete"
     if done.is_file() and done.read_text() == repr(case):
         return folder
-    files = members(archive(case))
+    with cache_lock():
+        # Another process may have filled it while this one waited.
+        if done.is_file() and done.read_text() == repr(case):
+            return folder
+        return _extract(case, folder, done)
+
+
+def _extract(case: Case, folder: Path, done: Path) -> Path:
+    files = members(_archive(case))
     chosen = selected(case, files)
     if case.licence_file not in files:
         raise FetchError(f"{case.name}: {case.archive} has no {case.licence_file}")
