@@ -66,7 +66,7 @@ class SessionDeleted(ClientError):
 class SessionUnreadable(ClientError):
     """The stored session was sealed with a key this instance does not hold (KV + seed keeps a
     session as its seed): SESSION_KEYS differs between instances, as in a key rotation done in
-    one step. Nothing is lost: an instance with the key reads it."""
+    one step, and an instance with the key reads it. Or the stored copy is damaged."""
 
     code = "session_unreadable"
 

@@ -124,10 +124,11 @@ class SeedCodec:
 
     def decode(self, seed: str, session_id: str, *, stored: bool = False) -> Session:
         """Verify and open a seed for `session_id`; raise a SeedError saying what is wrong. A
-        `stored` seed is the store's copy of the session: it lives as long as the store keeps
-        it, so its expiry is not checked, and one that is only signed (stored before
-        encryption was turned on) is read, since no browser holds the store's copy."""
-        if len(seed) > self.max_bytes:
+        `stored` seed is the store's copy of the session, written under the settings of its
+        day: it lives as long as the store keeps it, so its expiry is not checked; one that is
+        only signed (stored before encryption was turned on) is read, since no browser holds
+        the store's copy; and one over a since lowered SEED_MAX_BYTES is read too."""
+        if not stored and len(seed) > self.max_bytes:
             raise SeedTooLarge(f"the seed is {len(seed)} bytes; the limit is {self.max_bytes}")
         try:
             raw = base64.urlsafe_b64decode(seed + "=" * (-len(seed) % 4))

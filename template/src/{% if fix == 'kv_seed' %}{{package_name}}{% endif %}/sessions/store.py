@@ -323,8 +323,9 @@ class SessionStore(SessionKeyspace):
             return self.codec.decode(seed, session_id, stored=True)
         except SeedError as error:
             raise SessionUnreadable(
-                f"This instance cannot read session {session_id} as stored ({error.detail}); "
-                "it was sealed with a key missing from this instance's SESSION_KEYS."
+                f"This instance cannot read session {session_id} as stored: {error.detail}. "
+                "It was sealed with a key missing from this instance's SESSION_KEYS (another "
+                "instance may serve it), or the stored copy is damaged."
             ) from error
 
     def _stored_form(self, session: Session, seed: str) -> tuple[str, str]:
