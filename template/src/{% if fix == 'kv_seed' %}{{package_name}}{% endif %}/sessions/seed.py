@@ -163,6 +163,14 @@ class SeedCodec:
             # Authentic but unreadable means a bug or a format change, never a client's input.
             raise SeedInvalid("the seed's content cannot be read") from None
 
+    def issuable(self, seed: str) -> bool:
+        """Whether a client may send this (verified) seed back: within the size cap, and
+        encrypted when seeds are. The store's copy, written under earlier settings, may not be."""
+        if len(seed) > self.max_bytes:
+            return False
+        # The first four characters hold the version and flags bytes.
+        return not self._encrypt or bool(base64.urlsafe_b64decode(seed[:4])[1] & FLAG_ENCRYPTED)
+
     @staticmethod
     def fingerprint(seed: str) -> str:
         """What the store compares to tell whether a verified seed is the one it holds."""

@@ -328,6 +328,13 @@ class SessionStore(SessionKeyspace):
                 "instance may serve it), or the stored copy is damaged."
             ) from error
 
+    def _seed_to_send(self, session: Session, seed: str) -> str:
+        """The stored seed, or a new one when settings changed since it was stored (a lowered
+        SEED_MAX_BYTES, encryption turned on) and this app would refuse it from a client."""
+        if not seed or self.codec.issuable(seed):
+            return seed
+        return self.codec.encode(session) or ""
+
     def _stored_form(self, session: Session, seed: str) -> tuple[str, str]:
         """What a write stores, as (doc, seed): the seed, or the JSON document when the session
         has none. SessionFull if it outgrew MAX_SESSION_BYTES."""
@@ -349,7 +356,7 @@ class SessionStore(SessionKeyspace):
             if await self.adopt_legacy_keys(session_id):
                 return await self.load(session_id)
             return None
-        return Stored(session, seed or "")
+        return Stored(session, self._seed_to_send(session, seed or ""))
 
     async def hydrate(self, session: Session, seed: str) -> Stored:
         """Put a verified seed's snapshot in the store unless the store is as new or newer."""
@@ -377,7 +384,7 @@ class SessionStore(SessionKeyspace):
             return Stored(session, seed)
         stored = self.stored_session(session.session_id, doc, stored_seed)
         assert stored is not None, "_HYDRATE returns the session it holds or the one it stored"
-        return Stored(stored, stored_seed or "")
+        return Stored(stored, self._seed_to_send(stored, stored_seed or ""))
 
     async def kept_answer(self, session_id: str, idempotency_key: str) -> str | None:
         """The answer kept under this Idempotency-Key of the session, if any (idempotency.py)."""
