@@ -5,6 +5,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import orjson
+from pydantic import ValidationError
 
 from ..errors import ClientError
 from .backend import Effect, StoreBackend, StreamEntries
@@ -144,7 +145,15 @@ class SessionKeyspace:
 
     def stored_session(self, session_id: str, doc: str | None, seed: str | None) -> Session | None:
         """The session a stored hash holds (None: it holds none), from its JSON document."""
-        return None if doc is None else Session.model_validate_json(doc)
+        if doc is None:
+            return None
+        try:
+            return Session.model_validate_json(doc)
+        except ValidationError as error:
+            raise SessionUnreadable(
+                f"Session {session_id} is stored damaged: {error.error_count()} problem(s) in "
+                "its JSON document."
+            ) from None
 
     async def append_event(self, session_id: str, event: Mapping[str, object]) -> None:
         """An event that records no write (a write's events go with it, in one step)."""

@@ -315,10 +315,8 @@ class SessionStore(SessionKeyspace):
     def stored_session(self, session_id: str, doc: str | None, seed: str | None) -> Session | None:
         """The session a stored hash holds: its JSON document when it has one (a session over
         the seed size cap, or one stored before 0.4.0), else its seed."""
-        if doc is not None:
-            return Session.model_validate_json(doc)
-        if not seed:
-            return None
+        if doc is not None or not seed:
+            return super().stored_session(session_id, doc, seed)
         try:
             return self.codec.decode(seed, session_id, stored=True)
         except SeedError as error:
