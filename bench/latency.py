@@ -307,23 +307,14 @@ def main(argv: list[str] | None = None) -> int:
 
     cluster = importlib.import_module(f"{args.package}.cluster")
     models = importlib.import_module(f"{args.package}.sessions.models")
-    seed_module = importlib.import_module(f"{args.package}.sessions.seed")
-    settings_module = importlib.import_module(f"{args.package}.settings")
-    config = importlib.import_module(f"{args.package}.config")
 
     key = subprocess.run(  # noqa: S603 - our interpreter, our package's keygen
         [sys.executable, "-m", args.package, "keygen"], capture_output=True, text=True, check=True
     ).stdout.strip()
-    defaults = settings_module.Settings.model_fields
     # The client's codec shares the instances' key, so it can hand each setup its session
     # exactly as a seed from another instance would arrive.
-    codec = seed_module.SeedCodec(
-        [config.decode_key(key)],
-        encrypt=defaults["seed_encryption"].default,
-        ttl_seconds=defaults["session_ttl_seconds"].default,
-        max_bytes=defaults["seed_max_bytes"].default,
-    )
-    turns = tuple(models.Turn(role=t.role, text=t.text, at=t.at) for t in transcript.build_turns())
+    codec = transcript.project_codec(args.package, key)
+    turns = transcript.project_turns(args.package)
     prefix = f"bench-{secrets.token_hex(4)}"
     common = {"SESSION_KEYS": key, "KEY_PREFIX": prefix}
     kv_env = {**common, "REDIS_URL": args.redis_url}

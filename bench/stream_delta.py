@@ -133,8 +133,6 @@ def main() -> None:
     cluster = importlib.import_module(f"{options.package}.cluster")
     config = importlib.import_module(f"{options.package}.config")
     models = importlib.import_module(f"{options.package}.sessions.models")
-    seed_module = importlib.import_module(f"{options.package}.sessions.seed")
-    defaults = importlib.import_module(f"{options.package}.settings").Settings.model_fields
 
     provider_port = cluster.free_port()
     provider = subprocess.Popen(  # noqa: S603 - this very script, with our interpreter
@@ -160,13 +158,8 @@ def main() -> None:
     prefix = f"bench-{secrets.token_hex(4)}"
     key = config.new_key()
     # The instances' own codec: the bench hands the session back its 20 turns by a seed.
-    codec = seed_module.SeedCodec(
-        [config.decode_key(key)],
-        encrypt=defaults["seed_encryption"].default,
-        ttl_seconds=defaults["session_ttl_seconds"].default,
-        max_bytes=defaults["seed_max_bytes"].default,
-    )
-    turns = tuple(models.Turn(role=t.role, text=t.text, at=t.at) for t in transcript.build_turns())
+    codec = transcript.project_codec(options.package, key)
+    turns = transcript.project_turns(options.package)
     env = {
         "APP_ENV": "development",
         "REDIS_URL": options.redis_url,

@@ -6,16 +6,19 @@ picked at a fixed stride across the whole reference, so neighbouring turns talk 
 things and the compressor sees varied text rather than one repeated topic. The output depends
 only on the Python version (the reference text changes between CPython releases).
 
-This module uses the standard library only: the benchmarks turn these turns into the generated
-project's own `Session` and `Turn` models.
+This module uses the standard library only: `project_turns` turns these turns into a generated
+project's own `Turn` models, and `project_codec` gives the seed codec its instances use, so a
+bench can hand an instance this session by a seed.
 """
 
 import hashlib
+import importlib
 import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pydoc_data.topics import topics
+from typing import Any
 
 TURNS = 20
 TARGET_JSON_BYTES = 8 * 1024
@@ -152,3 +155,23 @@ if __name__ == "__main__":
         print(f"[{iso_millis(turn.at)}] {turn.role:>9} ({len(turn.text):3d}): {turn.text[:90]}...")
     size = len(snapshot_bytes(baseline_snapshot(session_id(), TURNS // 2 + 1, built)))
     print(f"plain JSON: {size} bytes")
+
+
+def project_turns(package: str) -> tuple[Any, ...]:
+    """The transcript as the generated package's own `Turn` models."""
+    models = importlib.import_module(f"{package}.sessions.models")
+    return tuple(models.Turn(role=t.role, text=t.text, at=t.at) for t in build_turns())
+
+
+def project_codec(package: str, key: str) -> Any:
+    """The package's `SeedCodec` as its instances build it by default, with `key` (a
+    SESSION_KEYS value): its seeds arrive exactly as another instance's would."""
+    seed = importlib.import_module(f"{package}.sessions.seed")
+    config = importlib.import_module(f"{package}.config")
+    defaults = importlib.import_module(f"{package}.settings").Settings.model_fields
+    return seed.SeedCodec(
+        [config.decode_key(key)],
+        encrypt=defaults["seed_encryption"].default,
+        ttl_seconds=defaults["session_ttl_seconds"].default,
+        max_bytes=defaults["seed_max_bytes"].default,
+    )
