@@ -8,6 +8,7 @@ Each cluster is its test's own (it kills one of its nodes), started by tasks.py'
 
 import asyncio
 import base64
+import json
 import os
 import secrets
 import subprocess
@@ -17,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 import tasks  # the repository's entry point, whose helper starts local clusters
 
@@ -72,9 +74,15 @@ async def send(client: httpx.AsyncClient, session_id: str, seed: str, text: str)
     )
 
 
-def test_a_dead_master_fails_only_its_slots_until_its_replica_takes_over(tmp_path: Path) -> None:
-    project = generate(tmp_path / "app")
+@pytest.fixture(scope="module")
+def kv_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    project = generate(tmp_path_factory.mktemp("kv") / "app")
     uv(project, "sync")
+    return project
+
+
+def test_a_dead_master_fails_only_its_slots_until_its_replica_takes_over(kv_project: Path) -> None:
+    project = kv_project
     key = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
     with tasks.local_redis_cluster(quiet=True) as nodes:
         ports = list(nodes)
@@ -159,6 +167,85 @@ async def _lose_a_master(
     finally:
         for client in clients:
             await client.aclose()
+
+
+# Run with the generated project's interpreter: an instance's EventHub on the cluster listens to
+# one stream in the victim's slots and one elsewhere; the victim dies, and both streams have
+# news (the survivor an event, the victim a notice sent through a live node), so the hub's next
+# read names both. Prints what each listener saw.
+STREAMS_SCRIPT = """
+import asyncio, json, os, secrets, signal, sys
+import redis.asyncio as redis
+from redis.crc import key_slot
+from session_app.sessions.backend import RedisClusterBackend, StoreUnavailable
+from session_app.sessions.event_hub import EventHub
+from session_app.sessions.keyspace import SessionKeyspace
+from session_app.sessions.models import SessionLimits
+
+survivor, victim_pid, victim_slots = int(sys.argv[1]), int(sys.argv[2]), json.loads(sys.argv[3])
+
+
+async def main():
+    url = f"redis://127.0.0.1:{survivor}"
+    keyspace = SessionKeyspace(
+        RedisClusterBackend(url, stream_notices="streams:events:*"),
+        prefix="streams", ttl_seconds=600, limits=SessionLimits(100, 100_000),
+    )
+    hub = EventHub(keyspace, keyspace.backend.stream_reader(), max_streams=10)
+    in_victim = lambda sid: any(a <= key_slot(sid.encode()) <= b for a, b in victim_slots)
+    ids = (secrets.token_hex(16) for _ in iter(int, 1))
+    victim_id = next(sid for sid in ids if in_victim(sid))
+    survivor_id = next(sid for sid in ids if not in_victim(sid))
+    seen = {victim_id: [], survivor_id: []}
+
+    async def listen(sid):
+        try:
+            async for _, fields in hub.listen(sid, "0-0", counted=False).entries():
+                seen[sid].append(json.loads(fields["data"])["type"])
+        except StoreUnavailable:
+            seen[sid].append("ended")
+
+    tasks = [asyncio.create_task(listen(sid)) for sid in seen]
+    await asyncio.sleep(1.0)  # both joined, and read once
+    os.kill(victim_pid, signal.SIGKILL)
+    await keyspace.append_event(survivor_id, {"type": "news"})
+    async with redis.Redis(port=survivor) as node:
+        await node.publish(keyspace.keys.events(victim_id), "")
+    await asyncio.sleep(1.5)  # before the replica takes over (node timeout 2 s)
+    print(json.dumps({"victim": seen[victim_id], "survivor": seen[survivor_id],
+                      "survivor_open": not tasks[1].done()}))
+    os._exit(0)
+
+
+asyncio.run(main())
+"""
+
+
+def test_a_dead_master_ends_only_the_event_streams_in_its_slots(kv_project: Path) -> None:
+    """An instance reads all its streams in one pipeline; a master's death fails that pipeline,
+    and must end only the streams in the master's slots: the others keep being served."""
+    with tasks.local_redis_cluster(quiet=True) as nodes:
+        masters = master_slots(next(iter(nodes)))
+        victim, survivor = sorted(masters)[:2]
+        slots = [[part.start, part.stop - 1] for part in masters[victim]]
+        done = subprocess.run(
+            [
+                str(kv_project / ".venv" / "bin" / "python"),
+                "-c",
+                STREAMS_SCRIPT,
+                str(survivor),
+                str(nodes[victim].pid),
+                json.dumps(slots),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        nodes[victim].wait()
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.splitlines()[-1])
+    assert seen == {"victim": ["ended"], "survivor": ["news"], "survivor_open": True}, done.stderr
 
 
 @contextmanager

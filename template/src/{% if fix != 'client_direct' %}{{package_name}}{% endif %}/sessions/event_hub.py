@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from ..errors import ClientError
-from .backend import StoreUnavailable, StreamEntries, StreamReader
+from .backend import StoreUnavailable, StreamEntries, StreamReader, StreamsLost
 from .keyspace import SessionKeyspace, Snapshot, event_order
 
 log = logging.getLogger(__name__)
@@ -170,6 +170,12 @@ class EventHub:
             }
             try:
                 replies = await self._read(positions)
+            except StreamsLost as lost:
+                # A cluster node failed: only the streams in its slots end; their clients
+                # resume from Last-Event-ID once a replica serves them.
+                log.warning("%d event streams lost the store (%s); they end", len(lost.lost), lost)
+                self._end(lost.lost)
+                replies = lost.entries
             except StoreUnavailable as error:
                 log.warning("event streams lost the store (%s); they end, clients resume", error)
                 self._end_all()
@@ -184,12 +190,19 @@ class EventHub:
         keys = list(positions)
         groups = [keys[at : at + KEYS_PER_READ] for at in range(0, len(keys), KEYS_PER_READ)]
         replies: list[tuple[str, StreamEntries]] = []
+        lost: StreamsLost | None = None
         for number, group in enumerate(groups, start=1):
             last = number == len(groups)
             block_ms = 0 if not last else BLOCK_MS if len(groups) == 1 else SHORT_BLOCK_MS
-            if self._changed.is_set() or replies:
+            if self._changed.is_set() or replies or lost:
                 block_ms = 0  # someone joined, or events wait: do not sit in a blocking read
-            replies += await self._reader.read({key: positions[key] for key in group}, block_ms)
+            try:
+                replies += await self._reader.read({key: positions[key] for key in group}, block_ms)
+            except StreamsLost as error:
+                replies += error.entries
+                lost = StreamsLost(str(error), [], error.lost | (lost.lost if lost else set()))
+        if lost is not None:
+            raise StreamsLost(str(lost), replies, lost.lost)
         return replies
 
     def _deliver(self, key: str, entries: StreamEntries) -> None:
@@ -199,6 +212,11 @@ class EventHub:
             if fresh:
                 listener.after = fresh[-1][0]
                 listener.batches.put_nowait(fresh)
+
+    def _end(self, keys: frozenset[str]) -> None:
+        for key in keys:
+            for listener in self._listeners.pop(key, ()):
+                listener.batches.put_nowait(None)
 
     def _end_all(self) -> None:
         for listeners in self._listeners.values():

@@ -50,6 +50,16 @@ class StoreOutcomeUnknown(StoreUnavailable):
     """The connection was lost after a write was sent: the store may have applied it."""
 
 
+class StreamsLost(StoreUnavailable):
+    """Some streams could not be read (a cluster node that holds them failed); `entries` are
+    those of the streams that could."""
+
+    def __init__(self, reason: str, entries: "StreamsEntries", lost: frozenset[str]) -> None:
+        super().__init__(reason)
+        self.entries = entries
+        self.lost = lost
+
+
 class Effect(Enum):
     """What running a script twice would do, which decides whether a lost connection is retried
     and whether a failure may say that nothing was changed."""
@@ -359,11 +369,21 @@ class RedisClusterBackend:
             lambda: self._redis.eval(script, len(keys), *keys, *args), effect
         )
 
+    def _xread(self, client: Any, key: str, after: str, block_ms: int | None = None) -> Any:
+        """XREAD of one stream, sent straight to the node that serves its slot. Left to itself,
+        the cluster client asks its default node which keys an XREAD names (`COMMAND GETKEYS`),
+        so with that node dead every read would fail, whatever its slot."""
+        block = [] if block_ms is None else ["BLOCK", block_ms]
+        node = self._redis.get_node_from_key(key)
+        return client.execute_command(
+            "XREAD", "COUNT", STREAM_PAGE, *block, "STREAMS", key, after, target_nodes=node
+        )
+
     async def read_stream(self, key: str, after: str, block_ms: int | None) -> StreamEntries:
         reply = await self._attempt(
-            lambda: self._redis.xread({key: after}, count=100, block=block_ms), Effect.READ
+            lambda: self._xread(self._redis, key, after, block_ms), Effect.READ
         )
-        streams = cast("list[tuple[str, StreamEntries]]", reply)
+        streams = cast("list[tuple[str, StreamEntries]]", reply or [])
         return [entry for _, entries in streams for entry in entries]
 
     async def read_streams(self, positions: Mapping[str, str]) -> StreamsEntries:
@@ -373,11 +393,42 @@ class RedisClusterBackend:
         async def read_all() -> list[Any]:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for key, after in positions.items():
-                    pipe.xread({key: after}, count=STREAM_PAGE)
+                    self._xread(pipe, key, after)
                 return await pipe.execute()
 
-        replies = await self._attempt(read_all, Effect.READ)
+        try:
+            replies = await self._attempt(read_all, Effect.READ)
+        except StoreUnavailable as failed:
+            # One failed node fails the whole pipeline: read each stream alone, so that only the
+            # streams in that node's slots are lost, as in every other request.
+            return await self._read_each(positions, failed)
         return [stream for reply in replies for stream in cast("StreamsEntries", reply or [])]
+
+    async def _read_each(
+        self, positions: Mapping[str, str], failed: StoreUnavailable
+    ) -> StreamsEntries:
+        keys = list(positions)
+
+        def read_one(key: str) -> Callable[[], Awaitable[Any]]:
+            return lambda: self._xread(self._redis, key, positions[key])
+
+        results = await asyncio.gather(
+            *(self._attempt(read_one(key), Effect.READ) for key in keys), return_exceptions=True
+        )
+        entries: StreamsEntries = []
+        lost: set[str] = set()
+        for key, result in zip(keys, results, strict=True):
+            if isinstance(result, StoreUnavailable):
+                lost.add(key)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                entries += cast("StreamsEntries", result or [])
+        # Even when every stream read failed, only those streams end: the others of the
+        # instance were not read, and a store that is down altogether fails the subscription.
+        if lost:
+            raise StreamsLost(str(failed), entries, frozenset(lost))
+        return entries
 
     def stream_reader(self) -> "ClusterStreamReader":
         return ClusterStreamReader(self)
@@ -461,6 +512,10 @@ class ClusterStreamReader:
             due = {key: positions[key] for key in self._heard & self._named}
             self._heard = frozenset()
             replies = await self._backend.read_streams(due) if due else []
+        except StreamsLost as lost:
+            # Streams on the other nodes were read: the subscription stays.
+            self._heard |= {key for key, entries in lost.entries if len(entries) >= STREAM_PAGE}
+            raise
         except (redis_errors.RedisError, OSError, StoreUnavailable) as exc:
             await self._unsubscribe()
             if isinstance(exc, StoreUnavailable):
