@@ -170,9 +170,10 @@ async def _lose_a_master(
 
 
 # Run with the generated project's interpreter: an instance's EventHub on the cluster listens to
-# one stream in the victim's slots and one elsewhere; the victim dies, and both streams have
-# news (the survivor an event, the victim a notice sent through a live node), so the hub's next
-# read names both. Prints what each listener saw.
+# one stream in each master's slots. A master dies (neither the node in REDIS_URL nor the one
+# the hub's subscription landed on, whose death ends every stream by design), and two streams
+# have news: one elsewhere an event, the dead master's a notice sent through a live node, so
+# the hub's next read names both. Prints what each listener saw.
 STREAMS_SCRIPT = """
 import asyncio, json, os, secrets, signal, sys
 import redis.asyncio as redis
@@ -182,38 +183,47 @@ from session_app.sessions.event_hub import EventHub
 from session_app.sessions.keyspace import SessionKeyspace
 from session_app.sessions.models import SessionLimits
 
-survivor, victim_pid, victim_slots = int(sys.argv[1]), int(sys.argv[2]), json.loads(sys.argv[3])
+entry, masters = int(sys.argv[1]), json.loads(sys.argv[2])  # port: [pid, [[first, last], ...]]
 
 
 async def main():
-    url = f"redis://127.0.0.1:{survivor}"
+    backend = RedisClusterBackend(f"redis://127.0.0.1:{entry}", stream_notices="streams:events:*")
     keyspace = SessionKeyspace(
-        RedisClusterBackend(url, stream_notices="streams:events:*"),
-        prefix="streams", ttl_seconds=600, limits=SessionLimits(100, 100_000),
+        backend, prefix="streams", ttl_seconds=600, limits=SessionLimits(100, 100_000)
     )
-    hub = EventHub(keyspace, keyspace.backend.stream_reader(), max_streams=10)
-    in_victim = lambda sid: any(a <= key_slot(sid.encode()) <= b for a, b in victim_slots)
-    ids = (secrets.token_hex(16) for _ in iter(int, 1))
-    victim_id = next(sid for sid in ids if in_victim(sid))
-    survivor_id = next(sid for sid in ids if not in_victim(sid))
-    seen = {victim_id: [], survivor_id: []}
+    reader = backend.stream_reader()
+    hub = EventHub(keyspace, reader, max_streams=10)
+    owner = lambda sid: next(
+        port for port, (_, slots) in masters.items()
+        if any(a <= key_slot(sid.encode()) <= b for a, b in slots)
+    )
+    sessions = {}
+    while len(sessions) < len(masters):
+        sid = secrets.token_hex(16)
+        sessions.setdefault(owner(sid), sid)
+    seen = {port: [] for port in sessions}
 
-    async def listen(sid):
+    async def listen(port):
         try:
-            async for _, fields in hub.listen(sid, "0-0", counted=False).entries():
-                seen[sid].append(json.loads(fields["data"])["type"])
+            async for _, fields in hub.listen(sessions[port], "0-0", counted=False).entries():
+                seen[port].append(json.loads(fields["data"])["type"])
         except StoreUnavailable:
-            seen[sid].append("ended")
+            seen[port].append("ended")
 
-    tasks = [asyncio.create_task(listen(sid)) for sid in seen]
-    await asyncio.sleep(1.0)  # both joined, and read once
-    os.kill(victim_pid, signal.SIGKILL)
-    await keyspace.append_event(survivor_id, {"type": "news"})
-    async with redis.Redis(port=survivor) as node:
-        await node.publish(keyspace.keys.events(victim_id), "")
+    tasks = {port: asyncio.create_task(listen(port)) for port in sessions}
+    await asyncio.sleep(1.0)  # every listener joined, and read once
+    subscribed = str(reader._subscriber.connection_pool.connection_kwargs["port"])
+    victim = next(port for port in masters if port not in (str(entry), subscribed))
+    os.kill(masters[victim][0], signal.SIGKILL)
+    await keyspace.append_event(sessions[str(entry)], {"type": "news"})
+    async with redis.Redis(port=entry) as node:
+        await node.publish(keyspace.keys.events(sessions[victim]), "")
     await asyncio.sleep(1.5)  # before the replica takes over (node timeout 2 s)
-    print(json.dumps({"victim": seen[victim_id], "survivor": seen[survivor_id],
-                      "survivor_open": not tasks[1].done()}))
+    print(json.dumps({
+        "victim": seen[victim],
+        "survivor": seen[str(entry)],
+        "survivor_open": not tasks[str(entry)].done(),
+    }))
     os._exit(0)
 
 
@@ -226,23 +236,23 @@ def test_a_dead_master_ends_only_the_event_streams_in_its_slots(kv_project: Path
     and must end only the streams in the master's slots: the others keep being served."""
     with tasks.local_redis_cluster(quiet=True) as nodes:
         masters = master_slots(next(iter(nodes)))
-        victim, survivor = sorted(masters)[:2]
-        slots = [[part.start, part.stop - 1] for part in masters[victim]]
+        described = {
+            port: [nodes[port].pid, [[part.start, part.stop - 1] for part in slots]]
+            for port, slots in masters.items()
+        }
         done = subprocess.run(
             [
                 str(kv_project / ".venv" / "bin" / "python"),
                 "-c",
                 STREAMS_SCRIPT,
-                str(survivor),
-                str(nodes[victim].pid),
-                json.dumps(slots),
+                str(min(masters)),
+                json.dumps(described),
             ],
             capture_output=True,
             text=True,
             timeout=60,
             check=False,
         )
-        nodes[victim].wait()
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout.splitlines()[-1])
     assert seen == {"victim": ["ended"], "survivor": ["news"], "survivor_open": True}, done.stderr
