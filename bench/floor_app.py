@@ -13,12 +13,12 @@ Served by the latency bench as `uvicorn floor_app:app --app-dir bench`, on REDIS
 generated package is named by BENCH_PACKAGE (default `session_app`).
 """
 
+import importlib
 from typing import Any
 
 import inmemory_app
 
-_backend_module = inmemory_app.importlib.import_module(f"{inmemory_app.PACKAGE}.sessions.backend")
-READ = _backend_module.Effect.READ
+READ = importlib.import_module(f"{inmemory_app.PACKAGE}.sessions.backend").Effect.READ
 
 
 class FloorStore(inmemory_app.InMemoryStore):

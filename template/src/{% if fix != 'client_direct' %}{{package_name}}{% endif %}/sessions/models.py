@@ -49,11 +49,6 @@ class Session(BaseModel):
         return self.model_copy(update={"rev": self.rev + 1, "turns": (*self.turns, turn)})
 
 
-# A turn's JSON beyond its text (role, timestamp, punctuation) takes under 80 bytes, as do a
-# session's own fields (id, revision): a bound with room to spare.
-FIELDS_BYTES = 128
-
-
 class SessionFull(ClientError):
     """The session reached a configured limit. It stays readable; a new session takes more."""
 
@@ -76,15 +71,6 @@ class SessionLimits:
                 f"Session {session.session_id} holds {len(session.turns)} turns and may hold at "
                 f"most {self.max_turns}; start a new session."
             )
-
-    def check_fits(self, session: Session) -> None:
-        """check_size, without serialising a session that fits whatever its text holds: one
-        character takes at most 6 bytes of JSON (an escape such as `\\u001f`), and the other
-        fields of a turn, or of the session, at most FIELDS_BYTES."""
-        texts = sum(len(turn.text) for turn in session.turns)
-        if 6 * texts + FIELDS_BYTES * (len(session.turns) + 1) <= self.max_bytes:
-            return
-        self.check_size(session.session_id, session.model_dump_json().encode())
 
     def check_size(self, session_id: str, doc: bytes) -> None:
         """Before a write: the stored document stays within MAX_SESSION_BYTES."""

@@ -299,6 +299,19 @@ def _turn_event(session: Session) -> dict[str, object]:
     return {"type": "turn", "rev": session.rev, "turn": session.turns[-1].model_dump(mode="json")}
 
 
+# A turn's JSON beyond its text (role, timestamp, punctuation) takes under 80 bytes, as do a
+# session's own fields (id, revision): a bound with room to spare.
+FIELDS_BYTES = 128
+
+
+def _fits_surely(session: Session, max_bytes: int) -> bool:
+    """Whether the session's JSON is within `max_bytes` whatever its text holds, so a write
+    that stores its seed need not serialise it to check: one character takes at most 6 bytes
+    of JSON (an escape such as `\\u001f`)."""
+    texts = sum(len(turn.text) for turn in session.turns)
+    return 6 * texts + FIELDS_BYTES * (len(session.turns) + 1) <= max_bytes
+
+
 class SessionStore(SessionKeyspace):
     def __init__(
         self,
@@ -336,12 +349,11 @@ class SessionStore(SessionKeyspace):
     def _stored_form(self, session: Session, seed: str) -> tuple[str, str]:
         """What a write stores, as (doc, seed): the seed, or the JSON document when the session
         has none. SessionFull if it outgrew MAX_SESSION_BYTES."""
-        if seed:
-            self.limits.check_fits(session)
+        if seed and _fits_surely(session, self.limits.max_bytes):
             return "", seed
         doc = session.model_dump_json()
         self.limits.check_size(session.session_id, doc.encode())
-        return doc, ""
+        return ("", seed) if seed else (doc, "")
 
     async def load(self, session_id: str) -> Stored | None:
         doc, seed, deleted = await self.backend.run(
