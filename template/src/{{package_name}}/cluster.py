@@ -68,15 +68,16 @@ def port_near(preferred: int, host: str) -> int:
     return preferred
 
 
-def check_port_free(port: int, host: str) -> None:
-    """Before anything starts: the door's port is the one a user typed, so never move it."""
-    with socket.socket() as probe:
-        try:
-            probe.bind((host, port))
-        except OSError:
-            raise ClusterError(
-                f"port {port} on {host} is already in use; pick another with --port"
-            ) from None
+def listen(port: int, host: str) -> socket.socket:
+    """A socket listening on host:port, held from now on.
+
+    The process started on it takes it over (uvicorn's --fd), so no other process can take the
+    port between our pick and its start, as an outgoing connection's ephemeral port can.
+    """
+    try:
+        return socket.create_server((host, port))
+    except OSError:
+        raise ClusterError(f"port {port} on {host} is already in use") from None
 
 
 def start_instance(
@@ -87,19 +88,26 @@ def start_instance(
     cwd: Path | None = None,
     app: str = "main:app",
 ) -> Instance:
-    """Start `uvicorn <package>.<app>` in its own process; see wait_healthy().
+    """Start `uvicorn <package>.<app>` in its own process, on a socket bound here; see
+    wait_healthy().
 
-    An `app` without `:` is a module with a command of its own: `python -m <package>.<app>`.
+    An `app` without `:` is a module with a command of its own, which takes uvicorn's options:
+    `python -m <package>.<app>`.
     """
     if ":" in app:
         command = [sys.executable, "-m", "uvicorn", f"{PACKAGE}.{app}"]
     else:
         command = [sys.executable, "-m", f"{PACKAGE}.{app}"]
-    command += ["--host", host, "--port", str(port), "--no-access-log"]
-    # Our own interpreter running our own module: no untrusted input reaches the command.
-    environment = {**os.environ, **env, "INSTANCE_NAME": name}
-    process = subprocess.Popen(command, env=environment, cwd=cwd)  # noqa: S603
-    return Instance(name=name, url=f"http://{host}:{port}", process=process)
+    with listen(port, host) as listener:
+        command += ["--fd", str(listener.fileno()), "--no-access-log"]
+        # Our own interpreter running our own module: no untrusted input reaches the command.
+        environment = {**os.environ, **env, "INSTANCE_NAME": name}
+        process = subprocess.Popen(  # noqa: S603
+            command, env=environment, cwd=cwd, pass_fds=[listener.fileno()]
+        )
+        # The child holds its own copy of the socket; ours closes here.
+        url = f"http://{host}:{listener.getsockname()[1]}"
+    return Instance(name=name, url=url, process=process)
 
 
 def wait_healthy(instances: list[Instance], timeout: float = 30.0) -> None:
@@ -195,7 +203,11 @@ def run(instances: int, port: int, host: str, **options: int) -> int:
     started: list[Instance] = []
     with ExitStack() as stack:
         try:
-            check_port_free(port, host)
+            try:
+                door_socket = stack.enter_context(listen(port, host))
+            except ClusterError as error:
+                # The door's port is the one a user typed, so never move it.
+                raise ClusterError(f"{error}; pick another with --port") from None
             env = development_env(config)
             env |= dev_services.start(stack, config, env, port, host, started, **options)
             ports = [port_near(port + number, host) for number in range(1, instances + 1)]
@@ -207,7 +219,7 @@ def run(instances: int, port: int, host: str, **options: int) -> int:
                 print(f"  {instance.name:12} {instance.url}")
             print(f"Round-robin door: http://{host}:{port}  (demo page at /, Ctrl+C stops all)")
             door = round_robin_door([instance.url for instance in apis])
-            uvicorn.run(door, host=host, port=port, log_level="warning")
+            uvicorn.run(door, fd=door_socket.fileno(), log_level="warning")
         except ClusterError as error:
             print(f"error: {error}")
             return 1
