@@ -110,6 +110,21 @@ def test_a_socket_on_the_wrong_instance_is_told_where_the_owner_is(
     assert turns[1] == 'Message 1 received: "found you"'
 
 
+def test_a_message_to_a_session_stored_damaged_is_a_503_with_its_code(
+    deployment: Deployment,
+) -> None:
+    """The owner cannot parse the stored copy: the API answers what it reported, not a 502."""
+    api = deployment.api
+    session_id = create(api.clients[0])["session_id"]
+    api.store.hset(api.keys.session(session_id), "doc", '{"session_id": "not json')
+
+    response = api.clients[1].post(f"/api/sessions/{session_id}/messages", json={"text": "hi"})
+
+    assert response.status_code == 503, response.text
+    assert response.json()["code"] == "session_unreadable"
+    assert "damaged" in response.json()["detail"]
+
+
 def test_new_sessions_go_to_the_least_loaded_owner(deployment: Deployment) -> None:
     created = [create(deployment.api.next()) for _ in range(6)]
     owners = [deployment.owner_number(body["connect"]["url"]) for body in created]

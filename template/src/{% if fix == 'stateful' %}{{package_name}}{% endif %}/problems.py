@@ -15,7 +15,7 @@ from .sessions.idempotency import (
     IdempotencyKeyInvalid,
     IdempotencyKeyReused,
 )
-from .sessions.keyspace import SessionDeleted
+from .sessions.keyspace import SessionDeleted, SessionUnreadable
 from .sessions.models import SessionFull
 from .sessions.registry import NoOwnerAvailable, OwnerLost, OwnerTimeout
 from .sessions.store import SessionNotFound
@@ -34,6 +34,7 @@ class CloseCode(IntEnum):
     SESSION_OWNER_LOST = 4410  # POST /api/sessions/{id}/resume re-homes it
     UPSTREAM_UNAVAILABLE = 4502  # refused, dropped, timed out or spoke garbage; retry later
     STORE_UNAVAILABLE = 1013  # RFC 6455 "try again later": the store cannot be reached
+    SESSION_UNREADABLE = 1011  # RFC 6455 "unexpected condition": the stored copy is damaged
 
 
 # RFC 6750: tell the client which scheme to use and that this token will not do.
@@ -64,6 +65,10 @@ PROBLEMS = ProblemTable(
             404, "Session not found", close_code=CloseCode.SESSION_NOT_FOUND
         ),
         SessionDeleted: ProblemType(410, "Session deleted", close_code=CloseCode.SESSION_NOT_FOUND),
+        # The store holds a copy no instance can parse: not the client's doing, and not lost.
+        SessionUnreadable: ProblemType(
+            503, "Session unreadable", retry_after=1, close_code=CloseCode.SESSION_UNREADABLE
+        ),
         SessionFull: ProblemType(409, "Session full"),
         OwnerLost: ProblemType(410, "Session owner lost", close_code=CloseCode.SESSION_OWNER_LOST),
         NoOwnerAvailable: ProblemType(503, "No realtime instance available", retry_after=5),

@@ -145,8 +145,10 @@ class SessionKeyspace:
 
     def stored_session(self, session_id: str, doc: str | None, seed: str | None) -> Session | None:
         """The session a stored hash holds (None: it holds none), from its JSON document."""
-        if doc is None:
-            return None
+        return None if doc is None else self.parse_doc(session_id, doc)
+
+    def parse_doc(self, session_id: str, doc: str) -> Session:
+        """A stored JSON document's session; SessionUnreadable when it is damaged."""
         try:
             return Session.model_validate_json(doc)
         except ValidationError as error:

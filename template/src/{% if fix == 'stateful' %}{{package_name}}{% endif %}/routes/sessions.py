@@ -22,7 +22,7 @@ from ..sessions.backend import StoreOutcomeUnknown, StoreUnavailable
 from ..sessions.connect_tokens import SOCKET_PROTOCOL, ConnectTokens, socket_protocols
 from ..sessions.event_hub import EventHub
 from ..sessions.idempotency import IdempotentInputs, fingerprint
-from ..sessions.keyspace import SessionDeleted
+from ..sessions.keyspace import SessionDeleted, SessionUnreadable
 from ..sessions.models import Session, SessionFull, Turn
 from ..sessions.registry import OwnerLost, OwnerTimeout, Placement
 from ..sessions.store import SessionNotFound, SessionStore
@@ -221,6 +221,8 @@ def _reported(session_id: str, code: str) -> ClientError:
         return SessionDeleted(session_id)
     if code == SessionFull.code:
         return SessionFull(f"Session {session_id} is full; start a new session.")
+    if code == SessionUnreadable.code:
+        return SessionUnreadable(f"Session {session_id} is stored damaged: no owner can read it.")
     if code == StoreUnavailable.code:
         # The owner's write may have reached the store before the connection failed.
         return StoreOutcomeUnknown("the session's owner could not reach the store")

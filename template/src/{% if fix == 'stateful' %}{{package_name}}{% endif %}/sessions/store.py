@@ -128,7 +128,7 @@ class SessionStore(SessionKeyspace):
             if await self.adopt_legacy_keys(session_id):
                 return await self.load(session_id)
             return None
-        return Stored(Session.model_validate_json(doc))
+        return Stored(self.parse_doc(session_id, doc))
 
     async def write(
         self, session: Session, *, expected_rev: int, events: list[dict[str, object]]
