@@ -336,7 +336,7 @@ class RedisStreamReader:
             return False
         try:
             return bool(await self._commands.execute("CLIENT", "UNBLOCK", self._client_id))
-        except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError):
+        except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError, StoreUnavailable):
             return False  # the read ends by its own timeout
 
     async def close(self) -> None:
