@@ -40,6 +40,16 @@ MAX_CONNECTIONS = 9
 CONNECTION_WAIT = 10
 
 
+# Entries one read takes from one stream; a stream with more is read again at once.
+STREAM_PAGE = 100
+
+
+def xread(key: str, after: str, block_ms: int | None = None) -> list[EncodableT]:
+    """The XREAD command of one stream's entries after `after` (waiting up to `block_ms`)."""
+    block: list[EncodableT] = [] if block_ms is None else ["BLOCK", block_ms]
+    return ["XREAD", "COUNT", STREAM_PAGE, *block, "STREAMS", key, after]
+
+
 class StoreUnavailable(ClientError):
     """The store refused or cannot be reached; the request changed nothing. The message (for
     the log) says why."""
@@ -265,8 +275,7 @@ class RedisBackend:
         )
 
     async def read_stream(self, key: str, after: str, block_ms: int | None) -> StreamEntries:
-        block: list[EncodableT] = [] if block_ms is None else ["BLOCK", block_ms]
-        command = ["XREAD", "COUNT", 100, *block, "STREAMS", key, after]
+        command = xread(key, after, block_ms)
         reply = await self._attempt(lambda: self._commands.execute(*command), Effect.READ)
         return [entry for _, entries in stream_replies(reply) for entry in entries]
 
@@ -322,7 +331,7 @@ class RedisStreamReader:
                 self._blocked = block_ms > 0
                 block = block_ms if block_ms > 0 else None  # BLOCK 0 would wait forever
                 streams: dict[KeyT, StreamIdT] = {key: at for key, at in positions.items()}
-                reply = await self._redis.xread(streams, count=100, block=block)
+                reply = await self._redis.xread(streams, count=STREAM_PAGE, block=block)
         except (redis_errors.RedisError, OSError, TimeoutError) as exc:
             # A new connection gets a new id: ask again before the next read.
             self._client_id = None
@@ -445,11 +454,8 @@ class RedisClusterBackend:
         """XREAD of one stream, sent straight to the node that serves its slot. Left to itself,
         the cluster client asks its default node which keys an XREAD names (`COMMAND GETKEYS`),
         so with that node dead every read would fail, whatever its slot."""
-        block = [] if block_ms is None else ["BLOCK", block_ms]
         node = self._redis.get_node_from_key(key)
-        return client.execute_command(
-            "XREAD", "COUNT", STREAM_PAGE, *block, "STREAMS", key, after, target_nodes=node
-        )
+        return client.execute_command(*xread(key, after, block_ms), target_nodes=node)
 
     async def read_stream(self, key: str, after: str, block_ms: int | None) -> StreamEntries:
         reply = await self._attempt(
@@ -539,10 +545,6 @@ class RedisClusterBackend:
 
     async def close(self) -> None:
         await self._redis.aclose()
-
-
-# Entries one read takes from one stream; a stream with more is read again at once.
-STREAM_PAGE = 100
 
 
 class ClusterStreamReader:
